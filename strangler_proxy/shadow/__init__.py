@@ -1,0 +1,1 @@
+"""Shadow comparison: observations in, diffs, noise, reports out."""

@@ -1,0 +1,71 @@
+"""The values the shadow mirror hands to the comparison engine.
+
+The proxy builds one :class:`Exchange` per mirrored request — the primary (monolith)
+answer the client got, the candidate's answer and, for a sampled share of safe
+requests, a second monolith answer used to learn noise — and passes it to an
+:class:`ExchangeSink`. Sinks must never block or raise into the proxy.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Protocol
+
+# Header a service sets to say which source position (CDC) its data reflects.
+SOURCE_POSITION_HEADER = "x-strangler-source-position"
+# Header the proxy sets on mirrored writes; services roll back and suppress side effects.
+DRY_RUN_HEADER = "x-strangler-dry-run"
+
+
+@dataclass(frozen=True, slots=True)
+class Observation:
+    """One upstream's answer (or failure) to one request."""
+
+    target: str  # "monolith", "candidate" or "monolith-secondary"
+    status: int | None  # None when the upstream failed before answering
+    headers: tuple[tuple[str, str], ...]  # lower-cased names, in order received
+    body: bytes
+    duration_s: float
+    error: str | None = None  # "connect_error", "timeout", ... when status is None
+    source_position: str | None = None  # value of SOURCE_POSITION_HEADER, if sent
+
+    @property
+    def content_type(self) -> str:
+        for name, value in self.headers:
+            if name == "content-type":
+                return value
+        return ""
+
+
+@dataclass(frozen=True, slots=True)
+class ObservedRequest:
+    service: str
+    route: str  # the plan's path template that matched, e.g. /api/notifications/{id}
+    method: str
+    path: str  # raw path as received
+    query: str
+    headers: tuple[tuple[str, str], ...]
+    body: bytes
+    request_id: str
+    ts: float  # unix time the proxy received it
+
+
+@dataclass(frozen=True, slots=True)
+class Exchange:
+    request: ObservedRequest
+    primary: Observation
+    candidate: Observation
+    secondary: Observation | None = None  # second monolith answer, for noise learning
+    tags: tuple[tuple[str, str], ...] = field(default=())
+
+
+class ExchangeSink(Protocol):
+    def submit(self, exchange: Exchange) -> None:
+        """Accept an exchange without blocking; drop (and count) rather than wait."""
+
+
+class NullSink:
+    """Discards everything: the default when no comparison engine is configured."""
+
+    def submit(self, exchange: Exchange) -> None:
+        return None
