@@ -1,0 +1,724 @@
+"""Plan text → :class:`Plan`, or :class:`PlanError` naming file, line and key path.
+
+Every problem is collected (not just the first), so ``strangle plan validate`` shows
+them all at once. Warnings (e.g. a service ahead of a service it requires) never stop
+parsing; they are kept on ``Plan.warnings`` for callers such as the promotion gates.
+"""
+
+from __future__ import annotations
+
+import difflib
+import itertools
+import math
+import re
+from collections.abc import Callable, Mapping
+from types import MappingProxyType
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+from strangler_proxy.plan import keys as K
+from strangler_proxy.plan.errors import PlanError
+from strangler_proxy.plan.model import (
+    ALL_METHODS,
+    DEFAULT_CONNECT_TIMEOUT,
+    DEFAULT_READ_TIMEOUT,
+    CanaryPolicy,
+    CohortCookie,
+    CohortSource,
+    CohortSourceKind,
+    DataPolicy,
+    FallbackPolicy,
+    Finding,
+    Plan,
+    ProxySettings,
+    Route,
+    ServicePlan,
+    ShadowPolicy,
+    Stage,
+    Upstream,
+    freeze,
+)
+from strangler_proxy.plan.yamlnodes import Path, YamlProblem, load_with_lines
+
+__all__ = ["PlanError", "parse_plan", "parse_route_template"]
+
+_SERVICE_NAME = re.compile(r"^[a-z][a-z0-9_-]{0,62}$")
+_PARAM = re.compile(r"^\{([A-Za-z_][A-Za-z0-9_]*)(:path)?\}$")
+_METHOD = re.compile(r"^[A-Za-z]{1,20}$")
+_HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
+_COOKIE_NAME = _HEADER_NAME
+
+
+def parse_plan(text: str, source_name: str = "migration_plan.yaml") -> Plan:
+    """Parse and validate plan text; raises :class:`PlanError` listing every error."""
+    try:
+        data, lines = load_with_lines(text)
+    except YamlProblem as exc:
+        raise PlanError.single(source_name, exc.message, exc.line, _dotted(exc.path)) from None
+    ctx = _Ctx(source_name, lines)
+    plan = _plan(ctx, data)
+    if ctx.errors or plan is None:
+        raise PlanError(ctx.errors)
+    return plan
+
+
+def parse_route_template(template: str) -> tuple[tuple[int, str], ...]:
+    """``/api/orders/{id}`` → compiled segments; raises ValueError with a reason."""
+    if not template.startswith("/"):
+        raise ValueError("must start with '/'")
+    if any(c in template for c in "?#") or any(ord(c) < 0x21 for c in template):
+        raise ValueError("must be a path without query, fragment, spaces or control characters")
+    parts = template[1:].split("/")
+    if parts and parts[-1] == "" and len(parts) > 1:
+        parts = parts[:-1]
+    if parts == [""]:
+        return ()
+    segments: list[tuple[int, str]] = []
+    names: set[str] = set()
+    for i, part in enumerate(parts):
+        if part == "":
+            raise ValueError("empty path segment ('//')")
+        match = _PARAM.match(part)
+        if match:
+            name = match.group(1)
+            if name in names:
+                raise ValueError(f"parameter {{{name}}} appears twice")
+            names.add(name)
+            if match.group(2):
+                if i != len(parts) - 1:
+                    raise ValueError(f"{{{name}:path}} must be the last segment")
+                segments.append((Route.CATCH_ALL, name))
+            else:
+                segments.append((Route.PARAM, name))
+        elif "{" in part or "}" in part:
+            raise ValueError(f"bad parameter {part!r} (use {{name}} or {{name:path}})")
+        else:
+            literal = unquote(part)
+            if literal in (".", ".."):
+                raise ValueError("'.' and '..' segments are not allowed")
+            segments.append((Route.LITERAL, literal))
+    return tuple(segments)
+
+
+class _Ctx:
+    def __init__(self, source: str, lines: dict[Path, int]) -> None:
+        self.source = source
+        self.lines = lines
+        self.errors: list[Finding] = []
+        self.warnings: list[Finding] = []
+
+    def line(self, path: Path) -> int | None:
+        p = path
+        while True:
+            if p in self.lines:
+                return self.lines[p]
+            if not p:
+                return None
+            p = p[:-1]
+
+    def error(self, path: Path, message: str) -> None:
+        self.errors.append(Finding(self.source, self.line(path), _dotted(path), message))
+
+    def warn(self, path: Path, message: str) -> None:
+        self.warnings.append(
+            Finding(self.source, self.line(path), _dotted(path), message, level="warning")
+        )
+
+    # ---- typed getters: report and return None (or the default) on bad input ----
+
+    def mapping(self, value: Any, path: Path, allowed: frozenset[str] | None) -> dict[str, Any]:
+        if not isinstance(value, dict):
+            self.error(path, f"must be a mapping, got {_kind(value)}")
+            return {}
+        if allowed is not None:
+            for key in value:
+                if key not in allowed:
+                    hint = difflib.get_close_matches(key, sorted(allowed), n=1, cutoff=0.6)
+                    suggestion = f" (did you mean {hint[0]!r}?)" if hint else ""
+                    known = ", ".join(sorted(allowed))
+                    self.error((*path, key), f"unknown key{suggestion}; allowed: {known}")
+        return value
+
+    def number(
+        self,
+        m: Mapping[str, Any],
+        key: str,
+        path: Path,
+        default: float,
+        *,
+        lo: float | None = None,
+        hi: float | None = None,
+        lo_open: bool = False,
+        integer: bool = False,
+    ) -> float:
+        if key not in m:
+            return default
+        value = m[key]
+        p = (*path, key)
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            self.error(p, f"must be a {'whole ' if integer else ''}number, got {_kind(value)}")
+            return default
+        if integer and not (isinstance(value, int) or float(value).is_integer()):
+            self.error(p, "must be a whole number")
+            return default
+        if not math.isfinite(value):
+            self.error(p, "must be a finite number")
+            return default
+        too_low = lo is not None and (value <= lo if lo_open else value < lo)
+        too_high = hi is not None and value > hi
+        if too_low or too_high:
+            if lo is not None and hi is not None:
+                self.error(p, f"must be {_fmt(lo)}..{_fmt(hi)}, got {_fmt(value)}")
+            elif lo is not None:
+                op = ">" if lo_open else ">="
+                self.error(p, f"must be {op} {_fmt(lo)}, got {_fmt(value)}")
+            else:
+                self.error(p, f"must be <= {_fmt(hi or 0)}, got {_fmt(value)}")
+            return default
+        return float(value)
+
+    def string(self, m: Mapping[str, Any], key: str, path: Path, default: str | None) -> str | None:
+        if key not in m:
+            return default
+        value = m[key]
+        if not isinstance(value, str) or not value:
+            self.error((*path, key), f"must be a non-empty string, got {_kind(value)}")
+            return default
+        return value
+
+    def boolean(self, m: Mapping[str, Any], key: str, path: Path, default: bool) -> bool:
+        if key not in m:
+            return default
+        value = m[key]
+        if not isinstance(value, bool):
+            self.error((*path, key), f"must be true or false, got {_kind(value)}")
+            return default
+        return value
+
+    def strings(self, m: Mapping[str, Any], key: str, path: Path) -> tuple[str, ...] | None:
+        if key not in m:
+            return None
+        value = m[key]
+        p = (*path, key)
+        if not isinstance(value, list):
+            self.error(p, f"must be a list of strings, got {_kind(value)}")
+            return None
+        out: list[str] = []
+        for i, item in enumerate(value):
+            if not isinstance(item, str) or not item:
+                self.error((*p, i), f"must be a non-empty string, got {_kind(item)}")
+            else:
+                out.append(item)
+        return tuple(out)
+
+    def required(self, m: Mapping[str, Any], key: str, path: Path) -> bool:
+        if key in m:
+            return True
+        self.error(path, f"missing required key {key!r}")
+        return False
+
+
+def _plan(ctx: _Ctx, data: Any) -> Plan | None:
+    top = ctx.mapping(data, (), K.PLAN)
+    if not isinstance(data, dict):
+        return None
+    if ctx.required(top, "version", ()):
+        version = top["version"]
+        if isinstance(version, bool) or version != 1:
+            ctx.error(("version",), f"unsupported plan version {version!r} (this build reads 1)")
+    monolith = None
+    if ctx.required(top, "monolith", ()):
+        monolith = _upstream_section(ctx, top["monolith"], ("monolith",), K.MONOLITH)
+    proxy = _proxy(ctx, top.get("proxy", {}), ("proxy",))
+    raw: dict[str, Mapping[str, Any]] = {}
+    for key in ("kafka", "shadow_store", "cdc"):
+        value = top.get(key, {})
+        if value is None:
+            value = {}
+        raw[key] = freeze(ctx.mapping(value, (key,), None))
+    services_raw = top.get("services", {})
+    if services_raw is None:
+        services_raw = {}
+    services_map = ctx.mapping(services_raw, ("services",), None)
+    services: dict[str, ServicePlan] = {}
+    for name, body in services_map.items():
+        path: Path = ("services", name)
+        if not _SERVICE_NAME.match(name):
+            ctx.error(path, "service names are lowercase letters, digits, '-' and '_'")
+            continue
+        service = _service(ctx, name, body, path)
+        if service is not None:
+            services[name] = service
+    _check_requires(ctx, services, services_map)
+    routes = _check_routes(ctx, services)
+    index: dict[str | None, list[Route]] = {}
+    for route in routes:
+        kind, first = route.segments[0] if route.segments else (Route.PARAM, "")
+        index.setdefault(first if kind == Route.LITERAL else None, []).append(route)
+    if monolith is None:
+        return None
+    return Plan(
+        version=1,
+        monolith=monolith,
+        services=MappingProxyType(services),
+        proxy=proxy,
+        kafka=raw["kafka"],
+        shadow_store=raw["shadow_store"],
+        cdc=raw["cdc"],
+        source=ctx.source,
+        routes=routes,
+        route_index=MappingProxyType({k: tuple(v) for k, v in index.items()}),
+        warnings=tuple(ctx.warnings),
+    )
+
+
+def _url(ctx: _Ctx, value: Any, path: Path) -> str | None:
+    if not isinstance(value, str):
+        ctx.error(path, f"must be a URL string, got {_kind(value)}")
+        return None
+    try:
+        parts = urlsplit(value)
+        _ = parts.port
+    except ValueError as exc:
+        ctx.error(path, f"invalid URL {value!r}: {exc}")
+        return None
+    if parts.scheme not in ("http", "https"):
+        ctx.error(path, f"URL scheme must be http or https, got {value!r}")
+        return None
+    if not parts.hostname:
+        ctx.error(path, f"URL needs a host, got {value!r}")
+        return None
+    if parts.query or parts.fragment or "?" in value or "#" in value:
+        ctx.error(path, f"URL must not carry a query or fragment, got {value!r}")
+        return None
+    if parts.username is not None or parts.password is not None:
+        ctx.error(path, "URL must not carry credentials")
+        return None
+    return value.rstrip("/") if parts.path in ("", "/") else value
+
+
+def _timeouts(ctx: _Ctx, m: Mapping[str, Any], path: Path) -> tuple[float, float]:
+    if "timeouts" not in m:
+        return DEFAULT_CONNECT_TIMEOUT, DEFAULT_READ_TIMEOUT
+    t = ctx.mapping(m["timeouts"], (*path, "timeouts"), K.TIMEOUTS)
+    p = (*path, "timeouts")
+    connect = ctx.number(t, "connect", p, DEFAULT_CONNECT_TIMEOUT, lo=0, lo_open=True, hi=600)
+    read = ctx.number(t, "read", p, DEFAULT_READ_TIMEOUT, lo=0, lo_open=True, hi=3600)
+    return connect, read
+
+
+def _upstream_section(
+    ctx: _Ctx, value: Any, path: Path, allowed: frozenset[str]
+) -> Upstream | None:
+    m = ctx.mapping(value, path, allowed)
+    if not isinstance(value, dict) or not ctx.required(m, "url", path):
+        return None
+    url = _url(ctx, m["url"], (*path, "url"))
+    connect, read = _timeouts(ctx, m, path)
+    return None if url is None else Upstream(url, connect, read)
+
+
+def _proxy(ctx: _Ctx, value: Any, path: Path) -> ProxySettings:
+    if value is None:
+        return ProxySettings()
+    m = ctx.mapping(value, path, K.PROXY)
+    d = ProxySettings()
+    cookie = d.cohort_cookie
+    if "cohort_cookie" in m:
+        cp = (*path, "cohort_cookie")
+        c = ctx.mapping(m["cohort_cookie"], cp, K.COHORT_COOKIE)
+        name = ctx.string(c, "name", cp, cookie.name) or cookie.name
+        if not _COOKIE_NAME.match(name):
+            ctx.error((*cp, "name"), f"not a valid cookie name: {name!r}")
+        max_age = ctx.number(c, "max_age_s", cp, cookie.max_age_s, lo=0, integer=True)
+        cookie = CohortCookie(name, int(max_age))
+    return ProxySettings(
+        preserve_host=ctx.boolean(m, "preserve_host", path, d.preserve_host),
+        max_header_bytes=int(
+            ctx.number(m, "max_header_bytes", path, d.max_header_bytes, lo=1024, integer=True)
+        ),
+        max_body_bytes=int(
+            ctx.number(m, "max_body_bytes", path, d.max_body_bytes, lo=0, integer=True)
+        ),
+        shadow_queue=int(ctx.number(m, "shadow_queue", path, d.shadow_queue, lo=0, integer=True)),
+        cohort_cookie=cookie,
+    )
+
+
+def _service(ctx: _Ctx, name: str, body: Any, path: Path) -> ServicePlan | None:
+    if body is None:
+        body = {}
+    m = ctx.mapping(body, path, K.SERVICE)
+    if not isinstance(body, dict):
+        return None
+    upstreams: list[Upstream] = []
+    connect, read = _timeouts(ctx, m, path)
+    if ctx.required(m, "url", path):
+        urls = m["url"]
+        up = (*path, "url")
+        if isinstance(urls, list):
+            if not urls:
+                ctx.error(up, "needs at least one URL")
+            for i, u in enumerate(urls):
+                url = _url(ctx, u, (*up, i))
+                if url is not None:
+                    upstreams.append(Upstream(url, connect, read))
+        else:
+            url = _url(ctx, urls, up)
+            if url is not None:
+                upstreams.append(Upstream(url, connect, read))
+    stage = Stage.MONOLITH
+    if "stage" in m:
+        raw_stage = m["stage"]
+        if isinstance(raw_stage, str) and raw_stage in Stage.__members__.values():
+            stage = Stage(raw_stage)
+        else:
+            hint = difflib.get_close_matches(str(raw_stage), [s.value for s in Stage], n=1)
+            suggestion = f" (did you mean {hint[0]!r}?)" if hint else ""
+            choices = " | ".join(s.value for s in Stage)
+            ctx.error((*path, "stage"), f"must be one of {choices}{suggestion}")
+    routes = _routes(ctx, name, m.get("routes", []), (*path, "routes"))
+    canary = _canary(ctx, m.get("canary"), (*path, "canary"), stage)
+    shadow = _shadow(ctx, m.get("shadow"), (*path, "shadow"))
+    fallback = _fallback(ctx, m, (*path, "fallback"))
+    requires = ctx.strings(m, "requires", path) or ()
+    gates = _gates(ctx, m.get("gates"), (*path, "gates"))
+    data = _data(ctx, m.get("data"), (*path, "data"))
+    salt = ctx.string(m, "salt", path, name) or name
+    if not upstreams:
+        return None
+    return ServicePlan(
+        name=name,
+        upstreams=tuple(upstreams),
+        routes=routes,
+        stage=stage,
+        canary=canary,
+        shadow=shadow,
+        fallback=fallback,
+        requires=requires,
+        gates=gates,
+        data=data,
+        salt=salt,
+    )
+
+
+def _routes(ctx: _Ctx, service: str, value: Any, path: Path) -> tuple[Route, ...]:
+    if value is None:
+        return ()
+    if not isinstance(value, list):
+        ctx.error(path, f"must be a list of routes, got {_kind(value)}")
+        return ()
+    routes: list[Route] = []
+    for i, item in enumerate(value):
+        p = (*path, i)
+        if isinstance(item, str):
+            item = {"path": item}
+        r = ctx.mapping(item, p, K.ROUTE)
+        if not isinstance(item, dict) or not ctx.required(r, "path", p):
+            continue
+        template = r["path"]
+        if not isinstance(template, str):
+            ctx.error((*p, "path"), f"must be a path string, got {_kind(template)}")
+            continue
+        try:
+            segments = parse_route_template(template)
+        except ValueError as exc:
+            ctx.error((*p, "path"), f"bad path template {template!r}: {exc}")
+            continue
+        methods = _methods(ctx, r, p)
+        ignore: tuple[str, ...] | None = None
+        compare: Mapping[str, Any] | None = None
+        if "shadow" in r:
+            sp = (*p, "shadow")
+            s = ctx.mapping(r["shadow"], sp, K.ROUTE_SHADOW)
+            ignore = _json_paths(ctx, s, sp)
+            if "compare" in s:
+                compare = freeze(ctx.mapping(s["compare"], (*sp, "compare"), None))
+        if methods is not None:
+            routes.append(Route(template, methods, service, segments, ignore, compare))
+    return tuple(routes)
+
+
+def _methods(ctx: _Ctx, r: Mapping[str, Any], path: Path) -> frozenset[str] | None:
+    if "methods" not in r:
+        return ALL_METHODS
+    value = r["methods"]
+    p = (*path, "methods")
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list) or not value:
+        ctx.error(p, "must be a non-empty list of HTTP methods")
+        return None
+    out: set[str] = set()
+    for i, m in enumerate(value):
+        if not isinstance(m, str) or not _METHOD.match(m):
+            ctx.error((*p, i), f"not an HTTP method: {m!r}")
+            return None
+        method = m.upper()
+        if method == "ANY":
+            out |= ALL_METHODS
+        else:
+            out.add(method)
+    if "GET" in out:
+        out.add("HEAD")
+    return frozenset(out)
+
+
+def _json_paths(ctx: _Ctx, m: Mapping[str, Any], path: Path) -> tuple[str, ...] | None:
+    ignore = ctx.strings(m, "ignore", path)
+    if ignore is None:
+        return None
+    for i, expr in enumerate(ignore):
+        if not expr.startswith("$"):
+            ctx.error((*path, "ignore", i), f"must be a JSON path starting with '$', got {expr!r}")
+    return ignore
+
+
+def _cohort(ctx: _Ctx, value: Any, path: Path) -> CohortSource | None:
+    if not isinstance(value, str):
+        ctx.error(path, f"must be a string like 'header:X-Customer-Id', got {_kind(value)}")
+        return None
+    if value == "client":
+        return CohortSource(CohortSourceKind.CLIENT)
+    kind, sep, name = value.partition(":")
+    kinds = [k.value for k in CohortSourceKind if k is not CohortSourceKind.CLIENT]
+    if not sep or kind not in kinds or not name:
+        ctx.error(path, f"must be header:NAME, cookie:NAME, query:NAME or client, got {value!r}")
+        return None
+    source_kind = CohortSourceKind(kind)
+    if source_kind is not CohortSourceKind.QUERY and not _HEADER_NAME.match(name):
+        ctx.error(path, f"not a valid {kind} name: {name!r}")
+        return None
+    if source_kind is CohortSourceKind.HEADER:
+        name = name.lower()
+    return CohortSource(source_kind, name)
+
+
+def _canary(ctx: _Ctx, value: Any, path: Path, stage: Stage) -> CanaryPolicy:
+    d = CanaryPolicy()
+    if value is None:
+        if stage is Stage.CANARY:
+            ctx.error(path, "stage canary needs canary.percent")
+        return d
+    m = ctx.mapping(value, path, K.CANARY)
+    steps = d.steps
+    if "steps" in m:
+        raw = m["steps"]
+        sp = (*path, "steps")
+        if not isinstance(raw, list) or not raw:
+            ctx.error(sp, "must be a non-empty list of percentages")
+        else:
+            parsed: list[float] = []
+            for i in range(len(raw)):
+                parsed.append(ctx.number({"s": raw[i]}, "s", (*sp, i), math.nan, lo=0, hi=100))
+            if all(not math.isnan(s) for s in parsed):
+                if any(b <= a for a, b in itertools.pairwise(parsed)):
+                    ctx.error(sp, f"must be strictly increasing, got {[_fmt(s) for s in parsed]}")
+                else:
+                    steps = tuple(parsed)
+    percent: float | None = None
+    if "percent" in m:
+        pct = ctx.number(m, "percent", path, math.nan, lo=0, hi=100)
+        percent = None if math.isnan(pct) else pct
+    elif stage is Stage.CANARY:
+        ctx.error(path, "stage canary needs canary.percent")
+    cohort = _cohort(ctx, m["cohort"], (*path, "cohort")) if "cohort" in m else None
+    return CanaryPolicy(steps, percent, cohort)
+
+
+def _shadow(ctx: _Ctx, value: Any, path: Path) -> ShadowPolicy:
+    d = ShadowPolicy()
+    if value is None:
+        return d
+    m = ctx.mapping(value, path, K.SHADOW)
+    writes = d.writes
+    if "writes" in m:
+        raw = m["writes"]
+        if raw is False:  # YAML 1.1 reads an unquoted `off` as false
+            raw = "off"
+        if raw not in ("off", "dry-run"):
+            ctx.error((*path, "writes"), f"must be 'off' or 'dry-run', got {raw!r}")
+        else:
+            writes = raw
+    compare: Mapping[str, Any] = d.compare
+    if "compare" in m:
+        compare = freeze(ctx.mapping(m["compare"], (*path, "compare"), None))
+    return ShadowPolicy(
+        sample=ctx.number(m, "sample", path, d.sample, lo=0, hi=1),
+        writes=writes,
+        ignore=_json_paths(ctx, m, path) or (),
+        noise_sample=ctx.number(m, "noise_sample", path, d.noise_sample, lo=0, hi=1),
+        compare=compare,
+    )
+
+
+def _fallback(ctx: _Ctx, m: Mapping[str, Any], path: Path) -> FallbackPolicy | None:
+    if "fallback" not in m:
+        return None
+    value = m["fallback"]
+    if value is None or value is False or value == "off":
+        return None
+    if value == "monolith":
+        return FallbackPolicy()
+    f = ctx.mapping(value, path, K.FALLBACK)
+    d = FallbackPolicy()
+    to = ctx.string(f, "to", path, "monolith")
+    if to != "monolith":
+        ctx.error((*path, "to"), f"only 'monolith' is supported, got {to!r}")
+    on = d.on
+    names = ctx.strings(f, "on", path)
+    if names is not None:
+        bad = [n for n in names if n not in K.FALLBACK_ON]
+        if bad:
+            choices = ", ".join(sorted(K.FALLBACK_ON))
+            ctx.error((*path, "on"), f"unknown failure kind {bad[0]!r}; allowed: {choices}")
+        else:
+            on = frozenset(names)
+    failures, reset = d.breaker_failures, d.breaker_reset_s
+    if "breaker" in f:
+        bp = (*path, "breaker")
+        b = ctx.mapping(f["breaker"], bp, K.BREAKER)
+        failures = int(ctx.number(b, "failures", bp, failures, lo=1, integer=True))
+        reset = ctx.number(b, "reset_s", bp, reset, lo=0, lo_open=True)
+    return FallbackPolicy("monolith", on, failures, reset)
+
+
+_GATE_RULES: dict[str, Callable[[_Ctx, Mapping[str, Any], Path, str], float]] = {
+    "min_samples": lambda c, m, p, k: c.number(m, k, p, 0, lo=0, integer=True),
+    "max_mismatch_rate": lambda c, m, p, k: c.number(m, k, p, 0, lo=0, hi=1),
+    "max_error_rate": lambda c, m, p, k: c.number(m, k, p, 0, lo=0, hi=1),
+    "max_cdc_lag_s": lambda c, m, p, k: c.number(m, k, p, 0, lo=0),
+    "min_duration_s": lambda c, m, p, k: c.number(m, k, p, 0, lo=0),
+    "max_latency_ratio": lambda c, m, p, k: c.number(m, k, p, 0, lo=0, lo_open=True),
+}
+
+
+def _gates(ctx: _Ctx, value: Any, path: Path) -> Mapping[str, float]:
+    if value is None:
+        return MappingProxyType({})
+    m = ctx.mapping(value, path, K.GATES)
+    out = {k: _GATE_RULES[k](ctx, m, path, k) for k in m if k in _GATE_RULES}
+    return MappingProxyType(out)
+
+
+def _data(ctx: _Ctx, value: Any, path: Path) -> DataPolicy:
+    if value is None:
+        return DataPolicy()
+    m = ctx.mapping(value, path, K.DATA)
+    owner = ctx.string(m, "owner", path, "monolith") or "monolith"
+    if owner not in ("monolith", "service"):
+        ctx.error((*path, "owner"), f"must be 'monolith' or 'service', got {owner!r}")
+    tables: dict[str, str] = {}
+    if "tables" in m:
+        tp = (*path, "tables")
+        t = ctx.mapping(m["tables"], tp, None)
+        for k, v in t.items():
+            if not isinstance(v, str) or not v:
+                ctx.error((*tp, k), f"must name the service table, got {_kind(v)}")
+            else:
+                tables[k] = v
+    return DataPolicy(owner, MappingProxyType(tables))
+
+
+def _check_requires(ctx: _Ctx, services: dict[str, ServicePlan], raw: Mapping[str, Any]) -> None:
+    known = set(raw)
+    for name, service in services.items():
+        p: Path = ("services", name, "requires")
+        for i, dep in enumerate(service.requires):
+            if dep == name:
+                ctx.error((*p, i), "a service cannot require itself")
+            elif dep not in known:
+                hint = difflib.get_close_matches(dep, sorted(known), n=1)
+                suggestion = f" (did you mean {hint[0]!r}?)" if hint else ""
+                ctx.error((*p, i), f"unknown service {dep!r}{suggestion}")
+            elif dep in services and services[dep].stage.rank < service.stage.rank:
+                ctx.warn(
+                    (*p, i),
+                    f"stage {service.stage} is ahead of required service {dep!r} "
+                    f"(stage {services[dep].stage})",
+                )
+    reported: set[str] = set()
+    for start in sorted(services):
+        cycle = _find_cycle(start, services)
+        if cycle and not reported.intersection(cycle):
+            reported.update(cycle)
+            ctx.error(
+                ("services", cycle[0], "requires"),
+                "dependency cycle: " + " -> ".join([*cycle, cycle[0]]),
+            )
+
+
+def _find_cycle(start: str, services: Mapping[str, ServicePlan]) -> list[str] | None:
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    done: set[str] = set()
+
+    def visit(node: str) -> list[str] | None:
+        if node in on_stack:
+            return stack[stack.index(node) :]
+        if node in done or node not in services:
+            return None
+        stack.append(node)
+        on_stack.add(node)
+        for dep in services[node].requires:
+            if dep != node:
+                found = visit(dep)
+                if found:
+                    return found
+        stack.pop()
+        on_stack.discard(node)
+        done.add(node)
+        return None
+
+    return visit(start)
+
+
+def _check_routes(ctx: _Ctx, services: Mapping[str, ServicePlan]) -> tuple[Route, ...]:
+    seen: dict[tuple[tuple[int, str], ...], list[tuple[Route, int]]] = {}
+    for service in services.values():
+        for i, route in enumerate(service.routes):
+            others = seen.setdefault(route.shape, [])
+            for other, j in others:
+                common = route.methods & other.methods
+                if common:
+                    ctx.error(
+                        ("services", service.name, "routes", i, "path"),
+                        f"{route.path_template!r} overlaps services.{other.service}.routes[{j}] "
+                        f"({other.path_template!r}) for {', '.join(sorted(common))}",
+                    )
+            others.append((route, i))
+    every = [r for s in services.values() for r in s.routes]
+    every.sort(key=lambda r: r.specificity, reverse=True)
+    return tuple(every)
+
+
+def _dotted(path: Path) -> str:
+    out = ""
+    for part in path:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += f".{part}" if out else part
+    return out
+
+
+def _kind(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return f"a number ({_fmt(value)})"
+    if isinstance(value, str):
+        return f"a string ({value!r})" if len(value) < 40 else "a string"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, dict):
+        return "a mapping"
+    return type(value).__name__
+
+
+def _fmt(value: float) -> str:
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)

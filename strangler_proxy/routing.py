@@ -1,0 +1,300 @@
+"""``decide(plan, facts) -> Decision``: where one request goes. Pure.
+
+No clock, no randomness, no I/O: everything that varies comes in through
+:class:`RequestFacts` — including the shadow ``sample_roll`` (derive it from the request
+id with :func:`strangler_proxy.cohort.sample_roll`) and ``new_cohort_id`` (a random id
+the caller generates, used only when an anonymous client must be given a cohort).
+
+Matching: the path is split on ``/`` and each segment percent-decoded *for matching
+only* (what is forwarded is the original bytes). Routes are tried most specific first
+(literal segments beat parameters, longer beats shorter); a route whose method set
+lacks the request method does not match. Nothing matched → the monolith.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from http.cookies import CookieError, SimpleCookie
+from types import MappingProxyType
+from typing import Any
+from urllib.parse import parse_qs, unquote
+
+from strangler_proxy.cohort import bucket as cohort_bucket
+from strangler_proxy.plan.model import (
+    SAFE_METHODS,
+    CohortCookie,
+    CohortSourceKind,
+    FallbackPolicy,
+    Plan,
+    Route,
+    ServicePlan,
+    Stage,
+    Upstream,
+)
+
+__all__ = [
+    "IDEMPOTENT_METHODS",
+    "Decision",
+    "RequestFacts",
+    "SetCookie",
+    "decide",
+    "match_route",
+    "split_path",
+]
+
+IDEMPOTENT_METHODS: frozenset[str] = frozenset({"GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"})
+_EMPTY: Mapping[str, str] = MappingProxyType({})
+
+
+@dataclass(frozen=True, slots=True)
+class RequestFacts:
+    """What ``decide`` may know about a request.
+
+    ``path`` is the request path as received (percent-encoded, no query string).
+    ``headers`` maps lowercase names to values. ``cookies`` may be given pre-parsed;
+    when None they are parsed from the ``cookie`` header, only if a decision needs them.
+    ``query_string`` is raw, without ``?``. ``client`` is the client address.
+    """
+
+    method: str
+    path: str
+    headers: Mapping[str, str] = field(default_factory=lambda: _EMPTY)
+    cookies: Mapping[str, str] | None = None
+    query_string: str = ""
+    client: str | None = None
+    sample_roll: float = 0.0
+    new_cohort_id: str | None = None
+
+    @classmethod
+    def from_asgi(
+        cls,
+        scope: Mapping[str, Any],
+        *,
+        sample_roll: float = 0.0,
+        new_cohort_id: str | None = None,
+    ) -> RequestFacts:
+        """Facts from an ASGI HTTP scope (uses ``raw_path`` when the server gives it)."""
+        raw_path = scope.get("raw_path")
+        path = raw_path.decode("latin-1").partition("?")[0] if raw_path else scope["path"]
+        headers: dict[str, str] = {}
+        for name, value in scope.get("headers", ()):
+            key = name.decode("latin-1").lower()
+            text = value.decode("latin-1")
+            if key in headers:
+                text = headers[key] + ("; " if key == "cookie" else ", ") + text
+            headers[key] = text
+        client = scope.get("client")
+        return cls(
+            method=scope["method"],
+            path=path,
+            headers=headers,
+            query_string=scope.get("query_string", b"").decode("latin-1"),
+            client=client[0] if client else None,
+            sample_roll=sample_roll,
+            new_cohort_id=new_cohort_id,
+        )
+
+    def cookie(self, name: str) -> str | None:
+        cookies = (
+            self.cookies
+            if self.cookies is not None
+            else parse_cookies(self.headers.get("cookie", ""))
+        )
+        return cookies.get(name)
+
+    def query(self, name: str) -> str | None:
+        values = parse_qs(self.query_string, keep_blank_values=False).get(name)
+        return values[0] if values else None
+
+
+@dataclass(frozen=True, slots=True)
+class SetCookie:
+    """A cohort cookie the response must carry so an anonymous client stays sticky."""
+
+    name: str
+    value: str
+    max_age_s: int
+
+    def header_value(self) -> str:
+        """The ``Set-Cookie`` header value."""
+        return f"{self.name}={self.value}; Max-Age={self.max_age_s}; Path=/; HttpOnly; SameSite=Lax"
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """Where a request goes.
+
+    ``target`` is the upstream that answers the client (``target_name`` is ``monolith``
+    or the service name, for metrics). If it fails in one of the ``fallback_on`` ways
+    (``connect_error``, ``timeout``, ``5xx``), retry on ``fallback`` (the monolith);
+    ``fallback_on`` already excludes ``timeout``/``5xx`` for non-idempotent methods.
+    ``shadow`` is an upstream to mirror the request to (the client never waits for
+    it); ``mirror_write`` says the mirrored request is a write that must carry the
+    dry-run header; ``noise_sample`` asks for a second monolith call to measure noise.
+    ``set_cookie`` must be added to the response. ``bucket`` is the cohort bucket used
+    (canary only).
+    """
+
+    target: Upstream
+    target_name: str = "monolith"
+    service: str | None = None
+    route: Route | None = None
+    stage: Stage | None = None
+    params: Mapping[str, str] = field(default_factory=lambda: _EMPTY)
+    fallback: Upstream | None = None
+    fallback_on: frozenset[str] = frozenset()
+    fallback_policy: FallbackPolicy | None = None
+    shadow: Upstream | None = None
+    shadow_name: str | None = None
+    mirror_write: bool = False
+    noise_sample: bool = False
+    set_cookie: SetCookie | None = None
+    bucket: float | None = None
+    cohort_key_source: str | None = field(default=None)
+
+    @property
+    def to_service(self) -> bool:
+        return self.target_name != "monolith"
+
+
+def parse_cookies(header: str) -> Mapping[str, str]:
+    if not header:
+        return _EMPTY
+    jar: SimpleCookie = SimpleCookie()
+    try:
+        jar.load(header)
+    except CookieError:
+        out: dict[str, str] = {}
+        for part in header.split(";"):
+            name, sep, value = part.strip().partition("=")
+            if sep and name and name not in out:
+                out[name] = value
+        return out
+    return {k: m.value for k, m in jar.items()}
+
+
+def split_path(path: str) -> tuple[str, ...]:
+    """``/api/a%20b/`` → ``("api", "a b")``: decoded segments, trailing slash ignored."""
+    if path.startswith("/"):
+        path = path[1:]
+    if path.endswith("/"):
+        path = path[:-1]
+    if not path:
+        return ()
+    parts = path.split("/")
+    if "%" in path:
+        return tuple(unquote(p, errors="surrogateescape") for p in parts)
+    return tuple(parts)
+
+
+def match_route(plan: Plan, method: str, path: str) -> tuple[Route, Mapping[str, str]] | None:
+    """The most specific route matching method and path, with its parameters."""
+    parts = split_path(path)
+    index = plan.route_index
+    groups = (index.get(parts[0], ()), index.get(None, ())) if parts else (index.get(None, ()),)
+    for group in groups:
+        for route in group:
+            if method not in route.methods:
+                continue
+            params = route.match(parts)
+            if params is not None:
+                return route, params
+    return None
+
+
+def decide(plan: Plan, facts: RequestFacts) -> Decision:
+    method = facts.method.upper()
+    found = match_route(plan, method, facts.path)
+    if found is None:
+        return Decision(target=plan.monolith)
+    route, params = found
+    service = plan.services[route.service]
+    stage = service.stage
+    base: dict[str, Any] = {
+        "service": service.name,
+        "route": route,
+        "stage": stage,
+        "params": MappingProxyType(params) if params else _EMPTY,
+    }
+    if stage is Stage.MONOLITH:
+        return Decision(target=plan.monolith, **base)
+    if stage is Stage.SHADOW:
+        return _shadow(plan, service, facts, method, base)
+    if stage is Stage.CANARY:
+        return _canary(plan, service, facts, method, base)
+    if stage is Stage.SERVICE:
+        return _on_service(plan, service, method, base)
+    return Decision(target=service.upstream, target_name=service.name, **base)
+
+
+def _on_service(plan: Plan, service: ServicePlan, method: str, base: dict[str, Any]) -> Decision:
+    policy = service.fallback
+    if policy is None:
+        return Decision(target=service.upstream, target_name=service.name, **base)
+    on = policy.on if method in IDEMPOTENT_METHODS else policy.on & {"connect_error"}
+    return Decision(
+        target=service.upstream,
+        target_name=service.name,
+        fallback=plan.monolith if on else None,
+        fallback_on=on,
+        fallback_policy=policy,
+        **base,
+    )
+
+
+def _shadow(
+    plan: Plan, service: ServicePlan, facts: RequestFacts, method: str, base: dict[str, Any]
+) -> Decision:
+    policy = service.shadow
+    safe = method in SAFE_METHODS
+    roll = facts.sample_roll
+    if roll >= policy.sample or not (safe or policy.writes == "dry-run"):
+        return Decision(target=plan.monolith, **base)
+    return Decision(
+        target=plan.monolith,
+        shadow=service.upstream,
+        shadow_name=service.name,
+        mirror_write=not safe,
+        noise_sample=safe and roll < policy.sample * policy.noise_sample,
+        **base,
+    )
+
+
+def _canary(
+    plan: Plan, service: ServicePlan, facts: RequestFacts, method: str, base: dict[str, Any]
+) -> Decision:
+    key, source, set_cookie = _cohort_key(plan.proxy.cohort_cookie, service, facts)
+    if key is None:
+        # no key and no id to hand out: keep the client where nothing can surprise it
+        return Decision(target=plan.monolith, **base)
+    b = cohort_bucket(service.salt, key)
+    percent = service.canary.percent or 0.0
+    base.update(bucket=b, set_cookie=set_cookie, cohort_key_source=source)
+    if b < percent / 100.0:
+        return _on_service(plan, service, method, base)
+    return Decision(target=plan.monolith, **base)
+
+
+def _cohort_key(
+    cookie: CohortCookie, service: ServicePlan, facts: RequestFacts
+) -> tuple[str | None, str | None, SetCookie | None]:
+    source = service.canary.cohort
+    if source is not None:
+        if source.kind is CohortSourceKind.HEADER:
+            value = facts.headers.get(source.name)
+        elif source.kind is CohortSourceKind.COOKIE:
+            value = facts.cookie(source.name)
+        elif source.kind is CohortSourceKind.QUERY:
+            value = facts.query(source.name)
+        else:
+            value = facts.client
+        if value:
+            return value, str(source), None
+    existing = facts.cookie(cookie.name)
+    if existing:
+        return existing, f"cookie:{cookie.name}", None
+    if facts.new_cohort_id:
+        new = SetCookie(cookie.name, facts.new_cohort_id, cookie.max_age_s)
+        return facts.new_cohort_id, f"cookie:{cookie.name}", new
+    return None, None, None
