@@ -48,7 +48,7 @@ class Rung:
     """One step of a service's ladder: ``Rung("canary", 10)``; percent only for canary."""
 
     stage: str
-    percent: int | None = None
+    percent: float | None = None
 
     def __post_init__(self) -> None:
         if self.stage not in STAGES:
@@ -57,11 +57,18 @@ class Rung:
             raise ValueError("a canary rung needs a percent; other stages take none")
 
     @property
-    def rank(self) -> tuple[int, int]:
-        return (STAGES.index(self.stage), self.percent or 0)
+    def rank(self) -> tuple[int, float]:
+        return (STAGES.index(self.stage), self.percent or 0.0)
 
     def __str__(self) -> str:
-        return f"canary {self.percent}%" if self.stage == "canary" else self.stage
+        return f"canary {self.percent:g}%" if self.stage == "canary" else self.stage
+
+    def to_json(self) -> dict[str, Any]:
+        return {"stage": self.stage, "percent": self.percent}
+
+    @classmethod
+    def from_json(cls, raw: Mapping[str, Any]) -> Rung:
+        return cls(str(raw["stage"]), raw.get("percent"))
 
 
 @dataclass(frozen=True, slots=True)

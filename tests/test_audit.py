@@ -1,0 +1,160 @@
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from strangler_proxy.audit import (
+    HISTORY_ENV,
+    Entry,
+    History,
+    current_actor,
+    history_path,
+    record_reload_changes,
+    stage_changes,
+)
+from strangler_proxy.gates import Rung
+
+
+@dataclass(frozen=True)
+class Canary:
+    steps: tuple[float, ...] = (1.0, 10.0, 50.0)
+    percent: float | None = None
+
+
+@dataclass(frozen=True)
+class Service:
+    stage: str
+    canary: Canary = field(default_factory=Canary)
+
+
+@dataclass(frozen=True)
+class Plan:
+    services: Mapping[str, Service]
+
+
+def entry(service: str = "orders", to: Rung | None = None, plan_hash: str = "h1") -> Entry:
+    return Entry(
+        service=service,
+        from_=Rung("shadow"),
+        to=to or Rung("canary", 1),
+        action="promote",
+        actor="alice",
+        plan_hash=plan_hash,
+        reason="looks good",
+        figures={"samples": 250},
+        verdicts=({"gate": "min_samples", "outcome": "pass", "reason": "250"},),
+    )
+
+
+def test_history_path_defaults_next_to_plan_then_plan_key_then_env(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv(HISTORY_ENV, raising=False)
+    plan = tmp_path / "migration_plan.yaml"
+    assert history_path(plan) == tmp_path / "var" / "history.jsonl"
+    assert history_path(plan, {"audit": {"history": "audit/h.jsonl"}}) == tmp_path / "audit/h.jsonl"
+    monkeypatch.setenv(HISTORY_ENV, str(tmp_path / "elsewhere.jsonl"))
+    assert history_path(plan, {"audit": {"history": "x"}}) == tmp_path / "elsewhere.jsonl"
+
+
+def test_entries_round_trip_as_json_lines(tmp_path: Path) -> None:
+    history = History(tmp_path / "var" / "history.jsonl")
+    first, second = entry(), entry(service="catalog", to=Rung("service"))
+    history.append([first])
+    history.append([second])
+    lines = history.path.read_text().splitlines()
+    assert len(lines) == 2
+    assert json.loads(lines[0])["to"] == {"stage": "canary", "percent": 1}
+    entries, problems = history.read()
+    assert entries == [first, second] and problems == []
+    assert history.read("catalog")[0] == [second]
+    assert history.stage_since("catalog") == second.ts
+    assert history.stage_since("nobody") is None
+
+
+def test_missing_history_reads_empty(tmp_path: Path) -> None:
+    assert History(tmp_path / "none.jsonl").read() == ([], [])
+
+
+def test_corrupt_lines_are_reported_and_later_appends_stay_readable(tmp_path: Path) -> None:
+    history = History(tmp_path / "history.jsonl")
+    history.append([entry()])
+    with history.path.open("a") as handle:
+        handle.write('{"torn": tr')  # a crash mid-line, no newline
+    history.append([entry(service="catalog")])
+    entries, problems = history.read()
+    assert [e.service for e in entries] == ["orders", "catalog"]
+    assert len(problems) == 1 and problems[0].line == 2
+    assert "unreadable" in str(problems[0])
+
+
+def test_concurrent_appends_never_interleave(tmp_path: Path) -> None:
+    history = History(tmp_path / "history.jsonl")
+
+    def writer(n: int) -> None:
+        for i in range(50):
+            history.append([entry(service=f"s{n}", plan_hash=str(i))])
+
+    threads = [threading.Thread(target=writer, args=(n,)) for n in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    entries, problems = history.read()
+    assert problems == [] and len(entries) == 200
+
+
+def test_stage_changes_lists_moves_additions_and_removals() -> None:
+    old = {"a": Rung("shadow"), "b": Rung("canary", 10), "gone": Rung("monolith")}
+    new = {"a": Rung("canary", 1), "b": Rung("canary", 10), "new": Rung("monolith")}
+    assert stage_changes(old, new) == [
+        ("a", Rung("shadow"), Rung("canary", 1)),
+        ("gone", Rung("monolith"), None),
+        ("new", None, Rung("monolith")),
+    ]
+
+
+def test_reload_records_hand_edits_as_plan_edit(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv(HISTORY_ENV, raising=False)
+    plan_path = tmp_path / "migration_plan.yaml"
+    old = Plan({"orders": Service("service"), "catalog": Service("canary", Canary(percent=10))})
+    new = Plan({"orders": Service("monolith"), "catalog": Service("canary", Canary(percent=10))})
+    written = record_reload_changes(old, new, plan_path=plan_path, plan_hash="abc")
+    assert [(e.service, e.action, e.actor) for e in written] == [
+        ("orders", "rollback", "plan-edit")
+    ]
+    entries, _ = History(tmp_path / "var" / "history.jsonl").read()
+    assert entries == written
+    assert entries[0].from_ == Rung("service") and entries[0].to == Rung("monolith")
+    assert entries[0].plan_hash == "abc"
+
+
+def test_reload_skips_changes_the_cli_already_recorded(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv(HISTORY_ENV, raising=False)
+    plan_path = tmp_path / "migration_plan.yaml"
+    History(tmp_path / "var" / "history.jsonl").append([entry(plan_hash="h2")])
+    old = Plan({"orders": Service("shadow")})
+    new = Plan({"orders": Service("canary")})  # percent defaults to the first step
+    assert record_reload_changes(old, new, plan_path=plan_path, plan_hash="h2") == []
+    assert record_reload_changes(new, new, plan_path=plan_path, plan_hash="h2") == []
+    # a second proxy instance reloading the same hand edit does not duplicate it
+    again = record_reload_changes(new, old, plan_path=plan_path, plan_hash="h3")
+    assert len(again) == 1
+    assert record_reload_changes(new, old, plan_path=plan_path, plan_hash="h3") == []
+
+
+def test_current_actor_prefers_explicit_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("STRANGLE_ACTOR", "ci-bot")
+    assert current_actor() == "ci-bot"
+    monkeypatch.delenv("STRANGLE_ACTOR")
+    monkeypatch.setenv("USER", "alice")
+    assert current_actor() == "alice"
