@@ -25,6 +25,7 @@ STAGES: tuple[str, ...] = ("monolith", "shadow", "canary", "service", "retired")
 GATE_NAMES: tuple[str, ...] = (
     "requires",
     "min_samples",
+    "min_duration",
     "mismatch_rate",
     "error_rate",
     "p99_ratio",
@@ -78,8 +79,9 @@ class GateConfig:
     min_samples: int = 200
     max_mismatch_rate: float = 0.01
     max_error_rate: float = 0.01
-    max_p99_ratio: float = 1.5
+    max_latency_ratio: float = 1.5  # service p99 / monolith p99
     max_cdc_lag_s: float = 5.0
+    min_duration_s: float = 0.0  # minimum time in the current stage
 
     @classmethod
     def from_mapping(cls, raw: Mapping[str, Any] | None) -> GateConfig:
@@ -89,8 +91,14 @@ class GateConfig:
             if key not in cls.__dataclass_fields__:
                 continue  # other helpers may extend `gates:`; unknown keys are theirs
             if key == "min_samples":
-                if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                if (
+                    isinstance(value, bool)
+                    or not isinstance(value, int | float)
+                    or value != int(value)
+                    or value < 0
+                ):
                     raise ValueError(f"gates.{key}: must be a non-negative integer")
+                value = int(value)
             elif (
                 isinstance(value, bool)
                 or not isinstance(value, int | float)
@@ -127,6 +135,7 @@ class Figures:
     p99_s: float | None = None
     monolith_p99_s: float | None = None
     cdc: CdcFigures | None = None
+    stage_age_s: float | None = None
     unknown: Mapping[str, str] = field(default_factory=dict)
 
     @property
@@ -156,6 +165,7 @@ class Figures:
                 "snapshot_complete": self.cdc.snapshot_complete,
                 "reason": self.cdc.reason or None,
             },
+            "stage_age_s": self.stage_age_s,
             "unknown": dict(self.unknown),
         }
 
@@ -206,10 +216,11 @@ def evaluate(
     verdicts = [_requires(target, dependencies)]
     if current.stage == "monolith":
         why = "the service served no traffic in stage monolith; nothing to judge"
-        verdicts += [Verdict(n, Outcome.NOT_APPLICABLE, why) for n in GATE_NAMES[1:5]]
+        verdicts += [Verdict(n, Outcome.NOT_APPLICABLE, why) for n in GATE_NAMES[1:6]]
     else:
         verdicts += [
             _min_samples(current, config, figures),
+            _min_duration(current, config, figures),
             _mismatch(current, config, figures),
             _error_rate(config, figures),
             _p99_ratio(current, config, figures),
@@ -258,6 +269,33 @@ def _min_samples(current: Rung, config: GateConfig, figures: Figures) -> Verdict
     )
 
 
+def _min_duration(current: Rung, config: GateConfig, figures: Figures) -> Verdict:
+    limit = config.min_duration_s
+    if limit <= 0:
+        return Verdict("min_duration", Outcome.NOT_APPLICABLE, "no minimum time in stage")
+    age = figures.stage_age_s
+    if age is None:
+        return Verdict("min_duration", Outcome.UNKNOWN, figures.why_unknown("stage_age_s"))
+    if age < limit:
+        return Verdict(
+            "min_duration",
+            Outcome.WAIT,
+            f"in {current} for {_duration(age)} of at least {_duration(limit)}; "
+            f"{_duration(limit - age)} to go",
+        )
+    return Verdict(
+        "min_duration", Outcome.PASS, f"in {current} for {_duration(age)} (min {_duration(limit)})"
+    )
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
 def _rate_verdict(gate: str, label: str, value: float | None, limit: float, why: str) -> Verdict:
     if value is None:
         return Verdict(gate, Outcome.UNKNOWN, why)
@@ -303,13 +341,13 @@ def _p99_ratio(current: Rung, config: GateConfig, figures: Figures) -> Verdict:
             )
         return Verdict("p99_ratio", Outcome.UNKNOWN, figures.why_unknown("p99_s", "monolith_p99_s"))
     assert figures.p99_s is not None and figures.monolith_p99_s is not None
-    outcome = Outcome.PASS if ratio <= config.max_p99_ratio else Outcome.FAIL
+    outcome = Outcome.PASS if ratio <= config.max_latency_ratio else Outcome.FAIL
     relation = "<=" if outcome is Outcome.PASS else ">"
     return Verdict(
         "p99_ratio",
         outcome,
         f"p99 {figures.p99_s * 1000:.1f} ms vs monolith {figures.monolith_p99_s * 1000:.1f} ms"
-        f" = {ratio:.2f}x {relation} max {config.max_p99_ratio:.2f}x",
+        f" = {ratio:.2f}x {relation} max {config.max_latency_ratio:.2f}x",
     )
 
 

@@ -58,6 +58,7 @@ def test_good_evidence_passes_every_applicable_gate() -> None:
     assert {g: v.outcome for g, v in verdicts.items()} == {
         "requires": Outcome.NOT_APPLICABLE,
         "min_samples": Outcome.PASS,
+        "min_duration": Outcome.NOT_APPLICABLE,
         "mismatch_rate": Outcome.PASS,
         "error_rate": Outcome.PASS,
         "p99_ratio": Outcome.PASS,
@@ -177,8 +178,24 @@ def test_rollback_is_never_gated() -> None:
     assert all(v.outcome is Outcome.NOT_APPLICABLE for v in verdicts.values())
 
 
+def test_minimum_time_in_stage() -> None:
+    config = GateConfig(min_duration_s=3600)
+
+    def verdict(figures: Figures) -> Verdict:
+        verdicts = evaluate(
+            current=SHADOW, target=CANARY_1, config=config, figures=figures, dependencies={}
+        )
+        return by_gate(verdicts)["min_duration"]
+
+    young = verdict(replace(GOOD, stage_age_s=600))
+    assert young.outcome is Outcome.WAIT and "50 min to go" in young.reason
+    assert verdict(replace(GOOD, stage_age_s=4000)).outcome is Outcome.PASS
+    unknown = verdict(replace(GOOD, unknown={"stage_age_s": "no recorded stage change"}))
+    assert unknown.outcome is Outcome.UNKNOWN and unknown.reason == "no recorded stage change"
+
+
 def test_gate_config_from_plan_mapping() -> None:
-    config = GateConfig.from_mapping({"min_samples": 50, "max_cdc_lag_s": 2, "other": 1})
+    config = GateConfig.from_mapping({"min_samples": 50.0, "max_cdc_lag_s": 2, "other": 1})
     assert config.min_samples == 50 and config.max_cdc_lag_s == 2
     assert GateConfig.from_mapping(None) == GateConfig()
     with pytest.raises(ValueError, match=r"gates\.min_samples"):
