@@ -22,7 +22,7 @@ class ApplicationError(Exception):
     code = "internal_error"
 
     def __init__(self, message: str, *, code: str | None = None,
-                 fields: dict[str, list[str]] | None = None,
+                 fields: dict[str, Any] | None = None,
                  extra: dict[str, Any] | None = None) -> None:
         super().__init__(message)
         self.message = message
@@ -43,7 +43,7 @@ class ValidationFailed(ApplicationError):
     status = 400
     code = "validation_error"
 
-    def __init__(self, fields: dict[str, list[str]], message: str = "Invalid input.") -> None:
+    def __init__(self, fields: dict[str, Any], message: str = "Invalid input.") -> None:
         super().__init__(message, fields=fields)
 
     @classmethod

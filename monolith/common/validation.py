@@ -217,3 +217,23 @@ def validate(body: Any, spec: Mapping[str, Field], *, partial: bool = False) -> 
     if errors:
         raise ValidationFailed(errors)
     return cleaned
+
+
+@dataclass(frozen=True)
+class FlagMap(Field):
+    """A non-empty JSON object mapping known keys to booleans: ``{"email": true}``."""
+
+    keys: tuple[str, ...] = ()
+
+    def clean(self, value: Any) -> dict[str, bool]:
+        if not isinstance(value, dict) or not value:
+            raise FieldError(["Must be a non-empty object of name -> true/false."])
+        errors: dict[str, Any] = {}
+        for key, flag in value.items():
+            if key not in self.keys:
+                errors[key] = [f"Unknown; use one of: {', '.join(self.keys)}."]
+            elif not isinstance(flag, bool):
+                errors[key] = ["Must be true or false."]
+        if errors:
+            raise FieldError(errors)
+        return dict(value)

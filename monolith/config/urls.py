@@ -6,10 +6,10 @@ from monolith.common.metrics import metrics_view
 urlpatterns = [
     path("healthz", healthz, name="healthz"),
     path("metrics", metrics_view, name="metrics"),
-    path("api/customers", include("monolith.accounts.urls")),
-    path("api/catalog/", include("monolith.catalog.urls")),
-    path("api/orders", include("monolith.orders.urls")),
-    path("api/notifications", include("monolith.notifications.urls")),
+    path("", include("monolith.accounts.urls")),
+    path("", include("monolith.catalog.urls")),
+    path("", include("monolith.orders.urls")),
+    path("", include("monolith.notifications.urls")),
     path("", include("monolith.storefront.urls")),
 ]
 
