@@ -1,0 +1,330 @@
+"""Apply planned writes to a service database, one transaction per batch.
+
+Each batch commits the rows, the per-row source positions (``strangler_sink_rows``) and
+the consumed Kafka offsets with their source position (``strangler_sink_offsets``)
+together, so after a crash the consumer resumes exactly after the last applied batch:
+nothing is lost and nothing applied twice. A write whose position is not newer than the
+row's stored position is skipped, which also drops the source's redelivered duplicates
+and keeps a replayed older event from undoing a newer one.
+
+Database errors are translated into :class:`ApplyError` (``constraint`` or ``database``);
+the whole batch is then rolled back, so the caller can retry event by event to isolate
+the poison one.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import DBAPIError, IntegrityError, SQLAlchemyError
+
+from cdc.sinks.mapping import SinkMapping
+from cdc.sinks.planner import Delete, Key, PlannedWrite, Truncate, Upsert, collapse
+from cdc.sinks.position import Position
+
+OFFSETS_TABLE = "strangler_sink_offsets"
+ROWS_TABLE = "strangler_sink_rows"
+_CHUNK = 500
+
+
+class ApplyError(RuntimeError):
+    def __init__(self, kind: str, message: str) -> None:
+        super().__init__(message)
+        self.kind = kind  # "constraint" or "database"
+
+
+def engine_url(url: str) -> str:
+    """Pin plain ``postgresql://`` URLs to psycopg2, the driver this project installs."""
+    for prefix in ("postgresql://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg2://" + url[len(prefix):]
+    return url
+
+
+def sink_tables(metadata: sa.MetaData) -> tuple[sa.Table, sa.Table]:
+    """Add the sink's bookkeeping tables to ``metadata`` (services migrate them too)."""
+    if OFFSETS_TABLE in metadata.tables:
+        return metadata.tables[OFFSETS_TABLE], metadata.tables[ROWS_TABLE]
+    offsets = sa.Table(
+        OFFSETS_TABLE,
+        metadata,
+        sa.Column("sink", sa.String(100), primary_key=True),
+        sa.Column("topic", sa.String(255), primary_key=True),
+        sa.Column("partition", sa.Integer, primary_key=True),
+        sa.Column("next_offset", sa.BigInteger, nullable=False),
+        sa.Column("position_commit", sa.BigInteger, nullable=True),
+        sa.Column("position_change", sa.BigInteger, nullable=True),
+        sa.Column("source_ts_ms", sa.BigInteger, nullable=True),
+        sa.Column("applied_ts_ms", sa.BigInteger, nullable=True),
+    )
+    rows = sa.Table(
+        ROWS_TABLE,
+        metadata,
+        sa.Column("model", sa.String(100), primary_key=True),
+        sa.Column("row_key", sa.String(255), primary_key=True),
+        sa.Column("position_commit", sa.BigInteger, nullable=False),
+        sa.Column("position_change", sa.BigInteger, nullable=False),
+    )
+    return offsets, rows
+
+
+@dataclass(frozen=True, slots=True)
+class Consumed:
+    """One consumed record: where it was read and what source position it carried."""
+
+    topic: str
+    partition: int
+    offset: int
+    position: Position | None = None
+    source_ts_ms: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ApplyResult:
+    applied: int
+    skipped: int
+
+
+@dataclass(frozen=True, slots=True)
+class OffsetState:
+    topic: str
+    partition: int
+    next_offset: int
+    position: Position | None
+    source_ts_ms: int | None
+    applied_ts_ms: int | None
+
+
+_KINDS: tuple[tuple[type[Any], str], ...] = (
+    (sa.Boolean, "bool"),
+    (sa.Integer, "int"),
+    (sa.Float, "float"),
+    (sa.Numeric, "decimal"),
+    (sa.DateTime, "datetime"),
+    (sa.Date, "date"),
+    (sa.Time, "time"),
+    (sa.JSON, "json"),
+    (sa.Uuid, "uuid"),
+    (sa.LargeBinary, "bytes"),
+    (sa.String, "str"),
+)
+
+
+def column_kind(column: sa.Column[Any]) -> str:
+    for type_, kind in _KINDS:
+        if isinstance(column.type, type_):
+            return "str" if kind == "time" else kind
+    return "str"
+
+
+def row_key(key: Key) -> str:
+    return json.dumps(list(key), default=str, separators=(",", ":"))
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+class SqlAlchemyApplier:
+    def __init__(
+        self, engine: Engine, mapping: SinkMapping, metadata: sa.MetaData, *, sink: str
+    ) -> None:
+        self.engine = engine
+        self.sink = sink
+        self.offsets_table, self.rows_table = sink_tables(metadata)
+        self.models = {name: metadata.tables[name] for name in mapping.models
+                       if name in metadata.tables}
+        self.mapping = mapping.bind(
+            {name: {c.name: column_kind(c) for c in table.columns}
+             for name, table in self.models.items()}
+        )
+        self._dialect = engine.dialect.name
+
+    def create_tables(self) -> None:
+        """Create the bookkeeping tables if missing (services normally migrate them)."""
+        self.offsets_table.create(self.engine, checkfirst=True)
+        self.rows_table.create(self.engine, checkfirst=True)
+
+    # -- reading state ------------------------------------------------------------------
+
+    def offsets(self) -> list[OffsetState]:
+        t = self.offsets_table
+        with self.engine.connect() as conn:
+            rows = conn.execute(sa.select(t).where(t.c.sink == self.sink)).mappings().all()
+        return [
+            OffsetState(
+                r["topic"], r["partition"], r["next_offset"],
+                Position(r["position_commit"], r["position_change"])
+                if r["position_commit"] is not None else None,
+                r["source_ts_ms"], r["applied_ts_ms"],
+            )
+            for r in rows
+        ]
+
+    # -- applying -----------------------------------------------------------------------
+
+    def apply(self, writes: Sequence[PlannedWrite], consumed: Sequence[Consumed]) -> ApplyResult:
+        try:
+            with self.engine.begin() as conn:
+                applied = 0
+                for segment in collapse(writes):
+                    applied += self._apply_segment(conn, segment)
+                self._record_offsets(conn, consumed)
+        except IntegrityError as exc:
+            raise ApplyError("constraint", _db_message(exc)) from exc
+        except DBAPIError as exc:
+            raise ApplyError("database", _db_message(exc)) from exc
+        except SQLAlchemyError as exc:
+            raise ApplyError("database", str(exc)) from exc
+        return ApplyResult(applied, len(writes) - applied)
+
+    def _apply_segment(self, conn: Connection, segment: Sequence[PlannedWrite]) -> int:
+        if len(segment) == 1 and isinstance(segment[0], Truncate):
+            return self._truncate(conn, segment[0])
+        by_model: dict[str, list[Upsert | Delete]] = {}
+        for write in segment:
+            assert not isinstance(write, Truncate)
+            by_model.setdefault(write.model, []).append(write)
+        applied = 0
+        for model, writes in by_model.items():
+            stored = self._stored_positions(conn, model, (w.key for w in writes))
+            fresh = [
+                w for w in writes
+                if w.position is None
+                or (known := stored.get(row_key(w.key))) is None
+                or w.position > known
+            ]
+            applied += len(fresh)
+            self._write(conn, model, fresh)
+        return applied
+
+    def _stored_positions(
+        self, conn: Connection, model: str, keys: Iterable[Key]
+    ) -> dict[str, Position]:
+        t = self.rows_table
+        wanted = [row_key(k) for k in keys]
+        found: dict[str, Position] = {}
+        for start in range(0, len(wanted), _CHUNK):
+            chunk = wanted[start:start + _CHUNK]
+            query = sa.select(t.c.row_key, t.c.position_commit, t.c.position_change).where(
+                t.c.model == model, t.c.row_key.in_(chunk)
+            )
+            for key, commit, change in conn.execute(query):
+                found[key] = Position(commit, change)
+        return found
+
+    def _write(self, conn: Connection, model: str, writes: Sequence[Upsert | Delete]) -> None:
+        table = self.models[model]
+        key_columns = next(m.key for m in self.mapping.tables if m.model == model)
+        upserts: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+        deletes: list[dict[str, Any]] = []
+        positions: list[dict[str, Any]] = []
+        for w in writes:
+            if isinstance(w, Upsert):
+                upserts.setdefault(tuple(w.row), []).append(dict(w.row))
+            else:
+                deletes.append({f"k_{c}": v for c, v in zip(key_columns, w.key, strict=True)})
+            if w.position is not None:
+                positions.append({
+                    "model": model, "row_key": row_key(w.key),
+                    "position_commit": w.position.commit, "position_change": w.position.change,
+                })
+        if deletes:
+            condition = sa.and_(*(table.c[c] == sa.bindparam(f"k_{c}") for c in key_columns))
+            conn.execute(table.delete().where(condition), deletes)
+        for columns, rows in upserts.items():
+            conn.execute(self._upsert(table, key_columns, columns), rows)
+        if positions:
+            conn.execute(
+                self._upsert(self.rows_table, ("model", "row_key"),
+                             ("model", "row_key", "position_commit", "position_change")),
+                positions,
+            )
+
+    def _upsert(
+        self, table: sa.Table, key: Sequence[str], columns: Sequence[str]
+    ) -> sa.Executable:
+        updates = [c for c in columns if c not in key]
+        if self._dialect in ("sqlite", "postgresql"):
+            insert = (sqlite.insert if self._dialect == "sqlite" else postgresql.insert)(table)
+            if not updates:
+                return insert.on_conflict_do_nothing(index_elements=list(key))
+            return insert.on_conflict_do_update(
+                index_elements=list(key), set_={c: insert.excluded[c] for c in updates}
+            )
+        raise ApplyError("database", f"upsert not supported on dialect {self._dialect!r}")
+
+    def _truncate(self, conn: Connection, write: Truncate) -> int:
+        """Empty the model, unless a row already reflects a later change (a replay)."""
+        t = self.rows_table
+        p = write.position
+        newer = conn.execute(
+            sa.select(sa.literal(1)).where(
+                t.c.model == write.model,
+                sa.or_(
+                    t.c.position_commit > p.commit,
+                    sa.and_(t.c.position_commit == p.commit, t.c.position_change > p.change),
+                ),
+            ).limit(1)
+        ).first()
+        if newer is not None:
+            return 0
+        conn.execute(self.models[write.model].delete())
+        conn.execute(
+            t.update().where(t.c.model == write.model).values(
+                position_commit=write.position.commit, position_change=write.position.change
+            )
+        )
+        return 1
+
+    def _record_offsets(self, conn: Connection, consumed: Sequence[Consumed]) -> None:
+        latest: dict[tuple[str, int], dict[str, Any]] = {}
+        now = _now_ms()
+        for c in consumed:
+            slot = (c.topic, c.partition)
+            entry = latest.setdefault(slot, {
+                "sink": self.sink, "topic": c.topic, "partition": c.partition,
+                "next_offset": c.offset + 1, "position_commit": None,
+                "position_change": None, "source_ts_ms": None, "applied_ts_ms": now,
+            })
+            entry["next_offset"] = max(entry["next_offset"], c.offset + 1)
+            if c.position is not None:
+                entry["position_commit"] = c.position.commit
+                entry["position_change"] = c.position.change
+            if c.source_ts_ms is not None:
+                entry["source_ts_ms"] = c.source_ts_ms
+        if not latest:
+            return
+        t = self.offsets_table
+        existing = {
+            (r.topic, r.partition): r
+            for r in conn.execute(sa.select(t).where(t.c.sink == self.sink))
+        }
+        for slot, entry in latest.items():
+            old = existing.get(slot)
+            if old is not None:
+                if entry["position_commit"] is None:
+                    entry["position_commit"] = old.position_commit
+                    entry["position_change"] = old.position_change
+                if entry["source_ts_ms"] is None:
+                    entry["source_ts_ms"] = old.source_ts_ms
+        conn.execute(
+            self._upsert(t, ("sink", "topic", "partition"), tuple(next(iter(latest.values())))),
+            list(latest.values()),
+        )
+
+
+def _db_message(exc: DBAPIError) -> str:
+    return str(exc.orig).strip().splitlines()[0] if exc.orig is not None else str(exc)
+
+
+def latest_position(states: Iterable[OffsetState]) -> Position | None:
+    positions = [s.position for s in states if s.position is not None]
+    return max(positions) if positions else None
