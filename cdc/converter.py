@@ -1,0 +1,198 @@
+"""Kafka Connect's JsonConverter, as Debezium is usually deployed (pure).
+
+``schemas_enable=True`` wraps every key and value as ``{"schema": ..., "payload": ...}``
+with Kafka Connect schemas and Debezium's semantic type names; ``False`` writes the bare
+payload. Schemas are constant per table, so their JSON is built once per topic and the
+payload is spliced in.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import orjson
+
+from cdc.events import Column, Record, RecordKind, Table
+
+__all__ = ["JsonConverter", "field_schema", "key_schema", "unwrap", "value_envelope_schema"]
+
+_SNAPSHOT_ENUM = {
+    "type": "string",
+    "optional": True,
+    "name": "io.debezium.data.Enum",
+    "version": 1,
+    "parameters": {
+        "allowed": "true,first,first_in_data_collection,last_in_data_collection,last,false,"
+        "incremental"
+    },
+    "default": "false",
+    "field": "snapshot",
+}
+
+
+def _f(type_: str, name: str, optional: bool = False) -> dict[str, Any]:
+    return {"type": type_, "optional": optional, "field": name}
+
+
+def source_schema(connector: str) -> dict[str, Any]:
+    return {
+        "type": "struct",
+        "fields": [
+            _f("string", "version"),
+            _f("string", "connector"),
+            _f("string", "name"),
+            _f("int64", "ts_ms"),
+            _SNAPSHOT_ENUM,
+            _f("string", "db"),
+            _f("string", "sequence", True),
+            _f("int64", "ts_us", True),
+            _f("int64", "ts_ns", True),
+            _f("string", "schema"),
+            _f("string", "table"),
+            _f("int64", "txId", True),
+            _f("int64", "lsn", True),
+            _f("int64", "xmin", True),
+        ],
+        "optional": False,
+        "name": f"io.debezium.connector.{connector}.Source",
+        "field": "source",
+    }
+
+
+_TRANSACTION_BLOCK = {
+    "type": "struct",
+    "fields": [
+        _f("string", "id"),
+        _f("int64", "total_order"),
+        _f("int64", "data_collection_order"),
+    ],
+    "optional": True,
+    "name": "event.block",
+    "version": 1,
+    "field": "transaction",
+}
+
+_HEARTBEAT_KEY = {
+    "type": "struct",
+    "fields": [_f("string", "serverName")],
+    "optional": False,
+    "name": "io.debezium.connector.common.ServerNameKey",
+}
+_HEARTBEAT_VALUE = {
+    "type": "struct",
+    "fields": [_f("int64", "ts_ms")],
+    "optional": False,
+    "name": "io.debezium.connector.common.Heartbeat",
+}
+
+
+def field_schema(column: Column, optional: bool | None = None) -> dict[str, Any]:
+    """A struct field's schema in JsonConverter's key order."""
+    base = column.type.schema
+    out: dict[str, Any] = {"type": base["type"]}
+    for nested in ("fields", "items"):
+        if nested in base:
+            out[nested] = base[nested]
+    out["optional"] = column.optional if optional is None else optional
+    for attr in ("default", "name", "version", "doc", "parameters"):
+        if attr in base:
+            out[attr] = base[attr]
+    out["field"] = column.name
+    return out
+
+
+def key_schema(topic: str, table: Table) -> dict[str, Any]:
+    by_name = {c.name: c for c in table.columns}
+    return {
+        "type": "struct",
+        "fields": [field_schema(by_name[k], optional=False) for k in table.key],
+        "optional": False,
+        "name": f"{topic}.Key",
+    }
+
+
+def value_envelope_schema(topic: str, table: Table, connector: str) -> dict[str, Any]:
+    row_fields = [field_schema(c) for c in table.columns]
+
+    def row(field: str) -> dict[str, Any]:
+        return {
+            "type": "struct",
+            "fields": row_fields,
+            "optional": True,
+            "name": f"{topic}.Value",
+            "field": field,
+        }
+
+    return {
+        "type": "struct",
+        "fields": [
+            row("before"),
+            row("after"),
+            source_schema(connector),
+            _TRANSACTION_BLOCK,
+            _f("string", "op"),
+            _f("int64", "ts_ms", True),
+            _f("int64", "ts_us", True),
+            _f("int64", "ts_ns", True),
+        ],
+        "optional": False,
+        "name": f"{topic}.Envelope",
+        "version": 2,
+    }
+
+
+def unwrap(raw: bytes | None) -> Any:
+    """The payload of a JsonConverter message, with or without the schema wrapper."""
+    if raw is None:
+        return None
+    doc = orjson.loads(raw)
+    if isinstance(doc, Mapping) and doc.keys() == {"schema", "payload"}:
+        return doc["payload"]
+    return doc
+
+
+class JsonConverter:
+    """``JsonConverter(schemas_enable=True, connector="postgresql")``."""
+
+    def __init__(self, *, schemas_enable: bool = True, connector: str = "postgresql") -> None:
+        self.schemas_enable = schemas_enable
+        self.connector = connector
+        self._schemas: dict[str, tuple[Table, bytes, bytes]] = {}
+
+    def __repr__(self) -> str:
+        return f"JsonConverter(schemas_enable={self.schemas_enable}, connector={self.connector!r})"
+
+    def _table_schemas(self, topic: str, table: Table) -> tuple[bytes, bytes]:
+        cached = self._schemas.get(topic)
+        if cached is None or cached[0] is not table:
+            key = orjson.dumps(key_schema(topic, table))
+            value = orjson.dumps(value_envelope_schema(topic, table, self.connector))
+            cached = self._schemas[topic] = (table, key, value)
+        return cached[1], cached[2]
+
+    def _wrap(self, schema: bytes, payload: Any) -> bytes:
+        return b'{"schema":' + schema + b',"payload":' + orjson.dumps(payload) + b"}"
+
+    def serialize(self, record: Record) -> tuple[bytes | None, bytes | None]:
+        """``(key bytes, value bytes)``; a null key/value stays None (tombstones)."""
+        key, value = record.key, record.value
+        if not self.schemas_enable:
+            return (
+                None if key is None else orjson.dumps(key),
+                None if value is None else orjson.dumps(value),
+            )
+        if record.kind is RecordKind.HEARTBEAT:
+            return (
+                self._wrap(orjson.dumps(_HEARTBEAT_KEY), key),
+                self._wrap(orjson.dumps(_HEARTBEAT_VALUE), value),
+            )
+        assert record.table is not None
+        key_s, value_s = self._table_schemas(record.topic, record.table)
+        return (
+            None if key is None else self._wrap(key_s, key),
+            None if value is None else self._wrap(value_s, value),
+        )
+
+    def headers(self, record: Record) -> list[tuple[str, bytes]]:
+        return [(name, orjson.dumps(value)) for name, value in record.headers]
