@@ -47,6 +47,7 @@ _PARAM = re.compile(r"^\{([A-Za-z_][A-Za-z0-9_]*)(:path)?\}$")
 _METHOD = re.compile(r"^[A-Za-z]{1,20}$")
 _HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
 _COOKIE_NAME = _HEADER_NAME
+_ABSENT: Any = object()
 
 
 def parse_plan(text: str, source_name: str = "migration_plan.yaml") -> Plan:
@@ -229,13 +230,10 @@ def _plan(ctx: _Ctx, data: Any) -> Plan | None:
     monolith = None
     if ctx.required(top, "monolith", ()):
         monolith = _upstream_section(ctx, top["monolith"], ("monolith",), K.MONOLITH)
-    proxy = _proxy(ctx, top.get("proxy", {}), ("proxy",))
+    proxy = _proxy(ctx, top.get("proxy", _ABSENT), ("proxy",))
     raw: dict[str, Mapping[str, Any]] = {}
     for key in ("kafka", "shadow_store", "cdc"):
-        value = top.get(key, {})
-        if value is None:
-            value = {}
-        raw[key] = freeze(ctx.mapping(value, (key,), None))
+        raw[key] = freeze(ctx.mapping(top.get(key, {}), (key,), None))
     services_raw = top.get("services", {})
     if services_raw is None:
         services_raw = {}
@@ -282,11 +280,14 @@ def _url(ctx: _Ctx, value: Any, path: Path) -> str | None:
     except ValueError as exc:
         ctx.error(path, f"invalid URL {value!r}: {exc}")
         return None
-    if parts.scheme not in ("http", "https"):
+    if parts.scheme not in ("http", "https") or not value.startswith(parts.scheme):
         ctx.error(path, f"URL scheme must be http or https, got {value!r}")
         return None
     if not parts.hostname:
         ctx.error(path, f"URL needs a host, got {value!r}")
+        return None
+    if any(c.isspace() or ord(c) < 0x20 for c in value):
+        ctx.error(path, f"URL must not contain spaces or control characters, got {value!r}")
         return None
     if parts.query or parts.fragment or "?" in value or "#" in value:
         ctx.error(path, f"URL must not carry a query or fragment, got {value!r}")
@@ -319,7 +320,7 @@ def _upstream_section(
 
 
 def _proxy(ctx: _Ctx, value: Any, path: Path) -> ProxySettings:
-    if value is None:
+    if value is _ABSENT:
         return ProxySettings()
     m = ctx.mapping(value, path, K.PROXY)
     d = ProxySettings()
@@ -346,8 +347,6 @@ def _proxy(ctx: _Ctx, value: Any, path: Path) -> ProxySettings:
 
 
 def _service(ctx: _Ctx, name: str, body: Any, path: Path) -> ServicePlan | None:
-    if body is None:
-        body = {}
     m = ctx.mapping(body, path, K.SERVICE)
     if not isinstance(body, dict):
         return None
@@ -378,12 +377,12 @@ def _service(ctx: _Ctx, name: str, body: Any, path: Path) -> ServicePlan | None:
             choices = " | ".join(s.value for s in Stage)
             ctx.error((*path, "stage"), f"must be one of {choices}{suggestion}")
     routes = _routes(ctx, name, m.get("routes", []), (*path, "routes"))
-    canary = _canary(ctx, m.get("canary"), (*path, "canary"), stage)
-    shadow = _shadow(ctx, m.get("shadow"), (*path, "shadow"))
+    canary = _canary(ctx, m.get("canary", _ABSENT), (*path, "canary"), stage)
+    shadow = _shadow(ctx, m.get("shadow", _ABSENT), (*path, "shadow"))
     fallback = _fallback(ctx, m, (*path, "fallback"))
     requires = ctx.strings(m, "requires", path) or ()
-    gates = _gates(ctx, m.get("gates"), (*path, "gates"))
-    data = _data(ctx, m.get("data"), (*path, "data"))
+    gates = _gates(ctx, m.get("gates", _ABSENT), (*path, "gates"))
+    data = _data(ctx, m.get("data", _ABSENT), (*path, "data"))
     salt = ctx.string(m, "salt", path, name) or name
     if not upstreams:
         return None
@@ -403,8 +402,6 @@ def _service(ctx: _Ctx, name: str, body: Any, path: Path) -> ServicePlan | None:
 
 
 def _routes(ctx: _Ctx, service: str, value: Any, path: Path) -> tuple[Route, ...]:
-    if value is None:
-        return ()
     if not isinstance(value, list):
         ctx.error(path, f"must be a list of routes, got {_kind(value)}")
         return ()
@@ -444,8 +441,6 @@ def _methods(ctx: _Ctx, r: Mapping[str, Any], path: Path) -> frozenset[str] | No
         return ALL_METHODS
     value = r["methods"]
     p = (*path, "methods")
-    if isinstance(value, str):
-        value = [value]
     if not isinstance(value, list) or not value:
         ctx.error(p, "must be a non-empty list of HTTP methods")
         return None
@@ -496,7 +491,7 @@ def _cohort(ctx: _Ctx, value: Any, path: Path) -> CohortSource | None:
 
 def _canary(ctx: _Ctx, value: Any, path: Path, stage: Stage) -> CanaryPolicy:
     d = CanaryPolicy()
-    if value is None:
+    if value is _ABSENT:
         if stage is Stage.CANARY:
             ctx.error(path, "stage canary needs canary.percent")
         return d
@@ -528,7 +523,7 @@ def _canary(ctx: _Ctx, value: Any, path: Path, stage: Stage) -> CanaryPolicy:
 
 def _shadow(ctx: _Ctx, value: Any, path: Path) -> ShadowPolicy:
     d = ShadowPolicy()
-    if value is None:
+    if value is _ABSENT:
         return d
     m = ctx.mapping(value, path, K.SHADOW)
     writes = d.writes
@@ -594,7 +589,7 @@ _GATE_RULES: dict[str, Callable[[_Ctx, Mapping[str, Any], Path, str], float]] = 
 
 
 def _gates(ctx: _Ctx, value: Any, path: Path) -> Mapping[str, float]:
-    if value is None:
+    if value is _ABSENT:
         return MappingProxyType({})
     m = ctx.mapping(value, path, K.GATES)
     out = {k: _GATE_RULES[k](ctx, m, path, k) for k in m if k in _GATE_RULES}
@@ -602,7 +597,7 @@ def _gates(ctx: _Ctx, value: Any, path: Path) -> Mapping[str, float]:
 
 
 def _data(ctx: _Ctx, value: Any, path: Path) -> DataPolicy:
-    if value is None:
+    if value is _ABSENT:
         return DataPolicy()
     m = ctx.mapping(value, path, K.DATA)
     owner = ctx.string(m, "owner", path, "monolith") or "monolith"
