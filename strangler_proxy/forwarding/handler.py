@@ -1,0 +1,317 @@
+"""One client request, end to end: limits → ``decide()`` → forward (with fallback and
+breaker) → relay → shadow hand-off → metrics and access log.
+
+The plan reference is read once per request, so a reload never changes the routing of a
+request already in flight.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from starlette.types import Receive, Scope, Send
+
+from strangler_proxy.cohort import new_cohort_id, sample_roll
+from strangler_proxy.forwarding.accesslog import AccessLog
+from strangler_proxy.forwarding.breaker import Breaker
+from strangler_proxy.forwarding.errors import UpstreamError
+from strangler_proxy.forwarding.forward import (
+    BodyTooLarge,
+    ClientDisconnected,
+    RequestBody,
+    Timeouts,
+    open_response,
+    read_request_body,
+    relay,
+    request_head,
+    send_error,
+)
+from strangler_proxy.forwarding.headers import (
+    Header,
+    InvalidRequestHeaders,
+    client_response_headers,
+    new_request_id,
+    upstream_request_headers,
+)
+from strangler_proxy.forwarding.mirror import Mirror, MirrorJob, observation
+from strangler_proxy.forwarding.upstream import Connection, Pool, Upstream
+from strangler_proxy.metrics import ProxyMetrics
+from strangler_proxy.plan.model import Plan
+from strangler_proxy.plan.model import Upstream as PlanUpstream
+from strangler_proxy.routing import Decision, RequestFacts, decide
+from strangler_proxy.shadow.observation import ObservedRequest
+
+log = logging.getLogger("strangler.proxy")
+
+MIRROR_BODY_CAP = int(os.environ.get("STRANGLER_SHADOW_BODY_CAP", str(1024 * 1024)))
+
+
+@dataclass(slots=True)
+class Target:
+    """A plan upstream resolved to its pool and timeouts."""
+
+    name: str
+    upstream: Upstream
+    pool: Pool
+    timeouts: Timeouts
+
+
+class Handler:
+    def __init__(
+        self,
+        plan: Callable[[], Plan],
+        *,
+        metrics: ProxyMetrics,
+        mirror: Mirror,
+        access_log: AccessLog | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.plan = plan
+        self.metrics = metrics
+        self.mirror = mirror
+        self.access_log = access_log
+        self.clock = clock
+        self.pools: dict[str, Pool] = {}
+        self.breakers: dict[str, Breaker] = {}
+        self._targets: dict[PlanUpstream, tuple[Upstream, Pool, Timeouts]] = {}
+
+    def target(self, name: str, up: PlanUpstream) -> Target:
+        found = self._targets.get(up)
+        if found is None:
+            origin = Upstream.from_url(up.url)
+            pool = self.pools.get(up.url)
+            if pool is None:
+                pool = self.pools[up.url] = Pool(origin)
+            found = (origin, pool, Timeouts(up.connect_timeout, up.read_timeout))
+            self._targets[up] = found
+        return Target(name, *found)
+
+    def breaker_states(self) -> dict[str, str]:
+        return {url: b.state for url, b in self.breakers.items()}
+
+    def close(self) -> None:
+        for pool in self.pools.values():
+            pool.close()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        started = time.perf_counter()
+        plan = self.plan()
+        settings = plan.proxy
+        headers: list[Header] = scope["headers"]
+        method: str = scope["method"]
+        client = scope.get("client")
+        client_ip = client[0].encode() if client else b"unknown"
+        size = 0
+        for name, value in headers:
+            size += len(name) + len(value) + 4
+        if size > settings.max_header_bytes:
+            await self._reject(send, 431, "header_too_large",
+                               f"request headers exceed {settings.max_header_bytes} bytes",
+                               new_request_id(), scope, started)
+            return
+        try:
+            rh = upstream_request_headers(
+                headers, client_ip=client_ip, scheme=scope["scheme"].encode()
+            )
+        except InvalidRequestHeaders as exc:
+            await self._reject(send, 400, "bad_request", str(exc), new_request_id(), scope, started)
+            return
+        rid = rh.request_id
+        rid_text = rid.decode()
+        decision = decide(
+            plan,
+            RequestFacts.from_asgi(
+                scope, sample_roll=sample_roll(rid_text), new_cohort_id=new_cohort_id()
+            ),
+        )
+        buffered = decision.shadow is not None or decision.fallback is not None
+        try:
+            body = await read_request_body(
+                receive,
+                content_length=rh.content_length,
+                chunked=rh.chunked,
+                limit=settings.max_body_bytes,
+                buffer_up_to=MIRROR_BODY_CAP if buffered else 0,
+            )
+        except BodyTooLarge as exc:
+            await self._reject(send, 413, "body_too_large", str(exc), rid, scope, started)
+            return
+        except ClientDisconnected:
+            return
+        raw_path = scope.get("raw_path") or scope["path"].encode()
+        qs: bytes = scope["query_string"]
+        path_qs = raw_path + b"?" + qs if qs else raw_path
+        fwd_headers = rh.headers
+        service = decision.service or "-"
+        primary = self.target(decision.target_name, decision.target)
+        extra: list[Header] = []
+        if decision.set_cookie is not None:
+            extra.append((b"set-cookie", decision.set_cookie.header_value().encode()))
+        try:
+            conn, used = await self._open(decision, primary, method, path_qs, fwd_headers, body,
+                                          settings.preserve_host, service)
+        except BodyTooLarge as exc:
+            await self._reject(send, 413, "body_too_large", str(exc), rid, scope, started)
+            return
+        except ClientDisconnected:
+            return
+        except UpstreamError as exc:
+            status = exc.status
+            self.metrics.upstream_errors[(primary.name, exc.kind)] += 1
+            await send_error(send, status, exc.kind, str(exc), rid, extra)
+            self._done(scope, service, primary.name, status, started, rid, exc.kind)
+            return
+        status = conn.status
+        out = client_response_headers(conn.headers, status=status, request_id=rid)
+        if extra:
+            out += extra
+        mirror = decision.shadow is not None and body.complete
+        captured = await relay(
+            conn, used.pool, send, receive, status=status, headers=out,
+            timeouts=used.timeouts, capture_limit=MIRROR_BODY_CAP if mirror else -1,
+        )
+        self._done(scope, service, used.name, status, started, rid, None)
+        if decision.shadow is not None:
+            if not mirror or captured.captured is None:
+                self.metrics.shadow[(service, "skipped_too_large")] += 1
+            else:
+                self._offer(decision, scope, rid_text, method, path_qs, fwd_headers, body,
+                            conn, captured.captured, started, plan)
+
+    async def _open(
+        self,
+        decision: Decision,
+        primary: Target,
+        method: str,
+        path_qs: bytes,
+        headers: list[Header],
+        body: RequestBody,
+        preserve_host: bool,
+        service: str,
+    ) -> tuple[Connection, Target]:
+        fallback_to = decision.fallback
+        if fallback_to is None or not body.complete:
+            conn = await self._request(primary, method, path_qs, headers, body, preserve_host)
+            return conn, primary
+        policy = decision.fallback_policy
+        breaker = self.breakers.get(str(primary.upstream))
+        if breaker is None:
+            breaker = self.breakers[str(primary.upstream)] = Breaker(
+                threshold=policy.breaker_failures if policy else 5,
+                cooldown_s=policy.breaker_reset_s if policy else 10.0,
+            )
+        reason: str | None = None
+        if not breaker.allow(self.clock()):
+            reason = "breaker_open"
+        else:
+            try:
+                conn = await self._request(primary, method, path_qs, headers, body, preserve_host)
+            except UpstreamError as exc:
+                breaker.failure(self.clock())
+                self.metrics.upstream_errors[(primary.name, exc.kind)] += 1
+                kind = exc.kind if exc.kind in ("connect_error", "timeout") else "5xx"
+                if kind not in decision.fallback_on:
+                    raise
+                reason = kind
+            except BaseException:
+                breaker.release()
+                raise
+            else:
+                if conn.status >= 500 and "5xx" in decision.fallback_on:
+                    breaker.failure(self.clock())
+                    primary.pool.discard(conn)
+                    reason = "5xx"
+                else:
+                    if conn.status >= 500:
+                        breaker.failure(self.clock())
+                    else:
+                        breaker.success()
+                    return conn, primary
+        self.metrics.fallbacks[(service, reason)] += 1
+        monolith = self.target("monolith", fallback_to)
+        conn = await self._request(monolith, method, path_qs, headers, body, preserve_host)
+        return conn, monolith
+
+    async def _request(
+        self,
+        target: Target,
+        method: str,
+        path_qs: bytes,
+        headers: list[Header],
+        body: RequestBody,
+        preserve_host: bool,
+    ) -> Connection:
+        up = target.upstream
+        if not preserve_host:
+            headers = [(n, v) for n, v in headers if n != b"host"]
+            headers.append((b"host", up.netloc))
+        elif not any(n == b"host" for n, _ in headers):
+            headers = [*headers, (b"host", up.netloc)]
+        head = request_head(method.encode(), up.base_path + path_qs, headers, body)
+        return await open_response(target.pool, method, head, body, target.timeouts)
+
+    def _offer(
+        self,
+        decision: Decision,
+        scope: Scope,
+        rid: str,
+        method: str,
+        path_qs: bytes,
+        headers: list[Header],
+        body: RequestBody,
+        conn: Connection,
+        primary_body: bytes,
+        started: float,
+        plan: Plan,
+    ) -> None:
+        service = decision.service or "-"
+        assert decision.shadow is not None
+        shadow = self.target(decision.shadow_name or service, decision.shadow)
+        monolith = self.target("monolith", plan.monolith)
+        raw_path: bytes = scope.get("raw_path") or scope["path"].encode()
+        request = ObservedRequest(
+            service=service,
+            route=decision.route.path_template if decision.route else "",
+            method=method,
+            path=raw_path.decode("latin-1"),
+            query=scope["query_string"].decode("latin-1"),
+            headers=tuple((n.decode("latin-1"), v.decode("latin-1")) for n, v in headers),
+            body=body.prefix,
+            request_id=rid,
+            ts=time.time(),
+        )
+        primary = observation("monolith", conn.status, conn.headers, primary_body,
+                              time.perf_counter() - started)
+        job = MirrorJob(
+            request=request,
+            primary=primary,
+            candidate=shadow.upstream,
+            candidate_timeouts=shadow.timeouts,
+            monolith=monolith.upstream if decision.noise_sample else None,
+            monolith_timeouts=monolith.timeouts,
+            target=path_qs,
+            headers=tuple(headers),
+            dry_run=decision.mirror_write,
+        )
+        self.mirror.offer(job)
+
+    async def _reject(
+        self, send: Send, status: int, error: str, message: str, rid: bytes, scope: Scope,
+        started: float,
+    ) -> None:
+        self.metrics.rejected[status] += 1
+        await send_error(send, status, error, message, rid, [(b"connection", b"close")])
+        self._done(scope, "-", "proxy", status, started, rid, error)
+
+    def _done(
+        self, scope: Scope, service: str, target: str, status: int, started: float, rid: bytes,
+        error: str | None,
+    ) -> None:
+        elapsed = time.perf_counter() - started
+        self.metrics.observe(service, target, status, elapsed)
+        if self.access_log is not None:
+            self.access_log.write(scope, service, target, status, elapsed, rid, error)
