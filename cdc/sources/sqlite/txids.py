@@ -1,0 +1,85 @@
+"""One transaction id per SQLite transaction.
+
+SQLite has no transaction id and no commit hook, and a trigger cannot tell whether an
+earlier changelog row was written by its own transaction. So the id lives in a
+one-row counter table, ``strangler_txn``, and the *connection wrapper* bumps it inside
+each write transaction before that transaction's first write::
+
+    BEGIN; UPDATE strangler_txn SET txid = txid + 1; <writes...>; COMMIT
+
+The triggers stamp every changelog row with the counter's current value. Why this is
+exact for wrapped connections:
+
+* the bump is the transaction's first write, so from then on it holds SQLite's single
+  write lock — no other transaction can bump or write until it commits, hence txids
+  grow in commit order, every row of the transaction carries the same fresh id and no
+  other transaction's rows carry it;
+* a rollback (or a rolled-back savepoint around the first write) undoes the bump
+  together with the rows, so nothing published ever carries an id of a rolled-back
+  transaction.
+
+Writers that bypass the wrapper (the ``sqlite3`` shell, other programs) are still
+captured, row for row, but their rows carry the id of the last wrapped transaction;
+use :func:`capture_transaction` in such programs. The Django wrapper lives in
+``monolith/capture/txn.py``; this module holds the SQL and the pure write detection.
+"""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from cdc.sources.sqlite.triggers import TXN
+
+__all__ = ["BUMP_SQL", "bump", "capture_transaction", "current", "is_write"]
+
+BUMP_SQL = f"UPDATE {TXN} SET txid = txid + 1 WHERE id = 1 RETURNING txid"
+
+_COMMENTS = re.compile(r"^\s*(?:(?:--[^\n]*\n)|(?:/\*.*?\*/)|\s)*", re.S)
+_WRITES = frozenset({"INSERT", "UPDATE", "DELETE", "REPLACE"})
+_WRITE_IN_CTE = re.compile(r"\b(INSERT|UPDATE|DELETE|REPLACE)\b", re.I)
+
+
+def is_write(sql: str) -> bool:
+    """Whether ``sql`` changes rows (so its transaction needs a transaction id)."""
+    body = sql[_COMMENTS.match(sql).end() :]  # type: ignore[union-attr]
+    head = body[:8].split(None, 1)[0].upper() if body.strip() else ""
+    if head in _WRITES:
+        return True
+    return head == "WITH" and _WRITE_IN_CTE.search(body) is not None
+
+
+def bump(conn: sqlite3.Connection) -> int | None:
+    """Allocate the current transaction's id; ``None`` when capture is not installed.
+
+    Must run inside the transaction, before its first write.
+    """
+    try:
+        row = conn.execute(BUMP_SQL).fetchone()
+    except sqlite3.OperationalError as exc:
+        if f"no such table: {TXN}" in str(exc):
+            return None
+        raise
+    return int(row[0]) if row else None
+
+
+def current(conn: sqlite3.Connection) -> int:
+    row = conn.execute(f"SELECT txid FROM {TXN} WHERE id = 1").fetchone()
+    return int(row[0]) if row else 0
+
+
+@contextmanager
+def capture_transaction(conn: sqlite3.Connection) -> Iterator[int | None]:
+    """``with capture_transaction(conn) as txid: conn.execute(...)`` — one write
+    transaction (``BEGIN IMMEDIATE``) with its own transaction id, committed on exit and
+    rolled back on error. For writers outside Django."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        txid = bump(conn)
+        yield txid
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
