@@ -154,28 +154,43 @@ class _Ctx:
     ) -> float:
         if key not in m:
             return default
-        value = m[key]
-        p = (*path, key)
+        value = self.check_number(
+            m[key], (*path, key), lo=lo, hi=hi, lo_open=lo_open, integer=integer
+        )
+        return default if value is None else value
+
+    def check_number(
+        self,
+        value: Any,
+        p: Path,
+        *,
+        lo: float | None = None,
+        hi: float | None = None,
+        lo_open: bool = False,
+        integer: bool = False,
+    ) -> float | None:
         if isinstance(value, bool) or not isinstance(value, int | float):
             self.error(p, f"must be a {'whole ' if integer else ''}number, got {_kind(value)}")
-            return default
-        if integer and not (isinstance(value, int) or float(value).is_integer()):
-            self.error(p, "must be a whole number")
-            return default
+            return None
         if not math.isfinite(value):
             self.error(p, "must be a finite number")
-            return default
+            return None
+        if integer and not float(value).is_integer():
+            self.error(p, "must be a whole number")
+            return None
         too_low = lo is not None and (value <= lo if lo_open else value < lo)
         too_high = hi is not None and value > hi
         if too_low or too_high:
-            if lo is not None and hi is not None:
+            if lo is not None and hi is not None and lo_open:
+                self.error(p, f"must be > {_fmt(lo)} and <= {_fmt(hi)}, got {_fmt(value)}")
+            elif lo is not None and hi is not None:
                 self.error(p, f"must be {_fmt(lo)}..{_fmt(hi)}, got {_fmt(value)}")
             elif lo is not None:
                 op = ">" if lo_open else ">="
                 self.error(p, f"must be {op} {_fmt(lo)}, got {_fmt(value)}")
             else:
                 self.error(p, f"must be <= {_fmt(hi or 0)}, got {_fmt(value)}")
-            return default
+            return None
         return float(value)
 
     def string(self, m: Mapping[str, Any], key: str, path: Path, default: str | None) -> str | None:
@@ -493,7 +508,7 @@ def _canary(ctx: _Ctx, value: Any, path: Path, stage: Stage) -> CanaryPolicy:
     d = CanaryPolicy()
     if value is _ABSENT:
         if stage is Stage.CANARY:
-            ctx.error(path, "stage canary needs canary.percent")
+            ctx.error((*path[:-1], "stage"), "stage canary needs canary.percent")
         return d
     m = ctx.mapping(value, path, K.CANARY)
     steps = d.steps
@@ -503,10 +518,9 @@ def _canary(ctx: _Ctx, value: Any, path: Path, stage: Stage) -> CanaryPolicy:
         if not isinstance(raw, list) or not raw:
             ctx.error(sp, "must be a non-empty list of percentages")
         else:
-            parsed: list[float] = []
-            for i in range(len(raw)):
-                parsed.append(ctx.number({"s": raw[i]}, "s", (*sp, i), math.nan, lo=0, hi=100))
-            if all(not math.isnan(s) for s in parsed):
+            checked = [ctx.check_number(v, (*sp, i), lo=0, hi=100) for i, v in enumerate(raw)]
+            parsed = [v for v in checked if v is not None]
+            if len(parsed) == len(raw):
                 if any(b <= a for a, b in itertools.pairwise(parsed)):
                     ctx.error(sp, f"must be strictly increasing, got {[_fmt(s) for s in parsed]}")
                 else:

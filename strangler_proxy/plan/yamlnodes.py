@@ -55,7 +55,9 @@ class _Converter:
             try:
                 return self.scalars.construct_object(node, deep=True)
             except yaml.YAMLError as exc:
-                raise YamlProblem(f"invalid value: {exc}", node.start_mark.line + 1, path) from exc
+                problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+                line = node.start_mark.line + 1
+                raise YamlProblem(f"invalid value: {problem}", line, path) from exc
         if id(node) in self.active:
             raise YamlProblem("recursive alias", node.start_mark.line + 1, path)
         self.active.add(id(node))
