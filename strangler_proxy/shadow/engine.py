@@ -14,7 +14,7 @@ import queue
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -89,7 +89,9 @@ class ShadowEngine:
         self._sample_last: dict[tuple[Endpoint, str, str], float] = {}
         self._last_prune = 0.0
         self._stop = threading.Event()
-        self._metrics = _Metrics(registry, self) if registry is not None else None
+        self._outcomes: Counter[str] = Counter()
+        if registry is not None:
+            registry.register(self)
         self._thread = threading.Thread(target=self._run, name="shadow-engine", daemon=True)
         if start:
             self._thread.start()
@@ -108,8 +110,6 @@ class ShadowEngine:
     def _drop(self) -> None:
         with self._lock:
             self._drops += 1
-        if self._metrics:
-            self._metrics.drops.inc()
 
     def stats(self) -> EngineStats:
         with self._lock:
@@ -139,6 +139,29 @@ class ShadowEngine:
         else:
             self._drain_inline()
         self.store.close()
+
+    def collect(self) -> Iterator[Any]:
+        """Prometheus collector: ``registry.register(engine)`` exposes these on scrape."""
+        from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+
+        stats = self.stats()
+        with self._lock:
+            outcomes = dict(self._outcomes)
+        compared = CounterMetricFamily(
+            "strangler_shadow_comparisons", "Shadow comparisons by outcome.", labels=["outcome"]
+        )
+        for outcome, n in sorted(outcomes.items()):
+            compared.add_metric([outcome], n)
+        yield compared
+        yield CounterMetricFamily(
+            "strangler_shadow_drops", "Exchanges dropped: comparison queue full.", stats.drops
+        )
+        yield CounterMetricFamily(
+            "strangler_shadow_store_errors", "Failed shadow store writes.", stats.store_errors
+        )
+        yield GaugeMetricFamily(
+            "strangler_shadow_queue_depth", "Exchanges waiting for comparison.", stats.queue_depth
+        )
 
     # -- the worker -----------------------------------------------------------------
 
@@ -192,6 +215,7 @@ class ShadowEngine:
         """Compare a batch and add its tallies and samples to what is pending."""
         results: list[Result] = []
         mismatches = errors = 0
+        outcomes: Counter[str] = Counter()
         for exchange in batch:
             req = exchange.request
             try:
@@ -206,12 +230,12 @@ class ShadowEngine:
             self._pick_samples(endpoint, exchange, result)
             mismatches += result.outcome is Outcome.MISMATCHED
             errors += result.candidate_failed
-            if self._metrics:
-                self._metrics.comparisons.labels(result.outcome.value).inc()
+            outcomes[result.outcome.value] += 1
         with self._lock:
             self._comparisons += len(batch)
             self._mismatches += mismatches
             self._errors += errors
+            self._outcomes.update(outcomes)
         return results
 
     def _pick_samples(self, endpoint: Endpoint, exchange: Exchange, result: Result) -> None:
@@ -321,25 +345,3 @@ def _differences(diffs: Sequence[Difference]) -> list[dict[str, Any]]:
         {"path": d.path, "kind": d.kind.value, "primary": d.primary, "candidate": d.candidate}
         for d in diffs
     ]
-
-
-class _Metrics:
-    def __init__(self, registry: Any, engine: ShadowEngine) -> None:
-        from prometheus_client import Counter as PCounter
-        from prometheus_client import Gauge
-
-        self.comparisons = PCounter(
-            "strangler_shadow_comparisons_total",
-            "Shadow comparisons by outcome.",
-            ["outcome"],
-            registry=registry,
-        )
-        self.drops = PCounter(
-            "strangler_shadow_drops_total",
-            "Exchanges dropped because the comparison queue was full.",
-            registry=registry,
-        )
-        depth = Gauge(
-            "strangler_shadow_queue_depth", "Exchanges waiting for comparison.", registry=registry
-        )
-        depth.set_function(lambda: engine.stats().queue_depth)

@@ -1,0 +1,87 @@
+"""Wiring the comparison engine to the plan (the proxy's sink factory).
+
+``STRANGLER_SINK=strangler_proxy.shadow.sink:engine_from_plan strangle proxy`` — or pass
+:func:`engine_from_plan` as ``sink_factory`` to ``create_app``. Rules follow plan
+reloads; the store URL, sample bound and retention are read once at start.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from strangler_proxy.plan.io import LoadedPlan
+from strangler_proxy.plan.model import Plan, ServicePlan
+from strangler_proxy.shadow.engine import ShadowEngine
+from strangler_proxy.shadow.report import Gates
+from strangler_proxy.shadow.rules import CompareRules, ServiceRules, rules_from_mapping
+from strangler_proxy.shadow.store import ShadowStore, resolve_url
+
+DEFAULT_RULES = CompareRules()
+
+
+def service_rules(service: ServicePlan) -> ServiceRules:
+    """The compare rules a service's plan entry asks for (ValueError names a bad key)."""
+    s = service.shadow
+    shadow = {"ignore": list(s.ignore), "compare": s.compare}
+    routes: dict[str, dict[str, Any]] = {}
+    for route in service.routes:
+        override: dict[str, Any] = {}
+        if route.shadow_ignore:
+            override["ignore"] = list(route.shadow_ignore)
+        if route.shadow_compare is not None:
+            override["compare"] = route.shadow_compare
+        if override:
+            routes[route.path_template] = override
+    return rules_from_mapping(shadow, routes)
+
+
+def service_gates(service: ServicePlan) -> Gates:
+    return Gates.from_mapping(service.gates)
+
+
+def store_settings(plan: Plan, plan_path: Path | None) -> tuple[str, int, float | None]:
+    """(store URL, max samples per field, retention in seconds) from ``shadow_store``."""
+    cfg = plan.shadow_store or {}
+    base = plan_path.parent if plan_path is not None else None
+    url = resolve_url(cfg.get("url"), base)
+    max_samples = int(cfg.get("max_samples", 20))
+    days = cfg.get("retention_days", 14)
+    return url, max_samples, float(days) * 86400 if days is not None else None
+
+
+def open_store(loaded: LoadedPlan) -> ShadowStore:
+    url, _, _ = store_settings(loaded.plan, loaded.path)
+    return ShadowStore(url)
+
+
+class PlanRules:
+    """Rules per (service, route) from whatever plan is serving, rebuilt on reload."""
+
+    def __init__(self, current: Callable[[], LoadedPlan]) -> None:
+        self.current = current
+        self._sha = ""
+        self._rules: dict[str, ServiceRules] = {}
+
+    def __call__(self, service: str, route: str) -> CompareRules:
+        loaded = self.current()
+        if loaded.sha256 != self._sha:
+            self._rules = {}
+            for name, svc in loaded.plan.services.items():
+                try:
+                    self._rules[name] = service_rules(svc)
+                except ValueError:
+                    self._rules[name] = ServiceRules(DEFAULT_RULES)
+            self._sha = loaded.sha256
+        rules = self._rules.get(service)
+        return rules.for_route(route) if rules is not None else DEFAULT_RULES
+
+
+def engine_from_plan(current: Callable[[], LoadedPlan], **kwargs: Any) -> ShadowEngine:
+    """A started :class:`ShadowEngine` writing to the plan's shadow store."""
+    loaded = current()
+    url, max_samples, retention_s = store_settings(loaded.plan, loaded.path)
+    kwargs.setdefault("max_samples", max_samples)
+    kwargs.setdefault("retention_s", retention_s)
+    return ShadowEngine(ShadowStore(url), PlanRules(current), **kwargs)
