@@ -333,6 +333,12 @@ def _error_rate(config: GateConfig, figures: Figures) -> Verdict:
 def _p99_ratio(current: Rung, config: GateConfig, figures: Figures) -> Verdict:
     ratio = figures.p99_ratio
     if ratio is None:
+        if current.stage == "shadow" and figures.p99_s is None:
+            return Verdict(
+                "p99_ratio",
+                Outcome.NOT_APPLICABLE,
+                "mirrored calls are off the client path; latency is judged from canary on",
+            )
         if current.stage == "service" and figures.monolith_p99_s is None:
             return Verdict(
                 "p99_ratio",

@@ -115,11 +115,19 @@ def test_missing_sources_are_unknown_with_the_reason() -> None:
         }
     )
     verdicts = judge(figures)
-    for gate in ("min_samples", "mismatch_rate", "error_rate", "p99_ratio"):
+    for gate in ("min_samples", "mismatch_rate", "error_rate"):
         assert verdicts[gate].outcome is Outcome.UNKNOWN
         assert verdicts[gate].blocking
-    assert "connection refused" in verdicts["p99_ratio"].reason
     assert "no such table" in verdicts["min_samples"].reason
+    canary = judge(figures, current=CANARY_1, target=CANARY_10)
+    assert canary["p99_ratio"].outcome is Outcome.UNKNOWN
+    assert "connection refused" in canary["p99_ratio"].reason
+
+
+def test_latency_is_not_judged_in_shadow_where_candidate_calls_are_mirrored() -> None:
+    verdict = judge(replace(GOOD, p99_s=None))["p99_ratio"]
+    assert verdict.outcome is Outcome.NOT_APPLICABLE
+    assert "judged from canary on" in verdict.reason
 
 
 def test_cdc_lag_snapshot_and_unknown() -> None:
