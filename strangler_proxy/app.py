@@ -22,13 +22,16 @@ from strangler_proxy.forwarding.accesslog import AccessLog
 from strangler_proxy.forwarding.handler import Handler
 from strangler_proxy.forwarding.mirror import Mirror
 from strangler_proxy.metrics import ProxyMetrics
-from strangler_proxy.plan.io import LoadedPlan, load_plan
+from strangler_proxy.plan.errors import PlanError
+from strangler_proxy.plan.io import LoadedPlan
 from strangler_proxy.plan.model import Plan
+from strangler_proxy.plan.watch import PlanWatcher
 from strangler_proxy.shadow.observation import ExchangeSink, NullSink
 
 log = logging.getLogger("strangler.proxy")
 
-SinkFactory = Callable[[LoadedPlan], ExchangeSink]
+SinkFactory = Callable[[Callable[[], LoadedPlan]], ExchangeSink]
+"""Builds the shadow sink; gets a callable returning the plan serving right now."""
 
 
 class PlanSource(Protocol):
@@ -53,6 +56,24 @@ class FixedPlan:
 
     async def stop(self) -> None:
         return None
+
+
+class WatchedPlan:
+    """The plan helper's :class:`PlanWatcher` (file polling + SIGHUP) as a PlanSource."""
+
+    def __init__(self, watcher: PlanWatcher) -> None:
+        self.watcher = watcher
+
+    @property
+    def current(self) -> LoadedPlan:
+        return self.watcher.current
+
+    async def start(self) -> None:
+        self.watcher.start()
+        self.watcher.install_sighup()
+
+    async def stop(self) -> None:
+        await self.watcher.stop()
 
 
 class ProxyApp:
@@ -126,7 +147,7 @@ class ProxyApp:
     async def startup(self) -> None:
         await self.plans.start()
         if self.sink_factory is not None:
-            self.mirror.sink = self.sink_factory(self.plans.current)
+            self.mirror.sink = self.sink_factory(lambda: self.plans.current)
         self.mirror.start()
         if self.access_log is not None:
             self.access_log.start()
@@ -191,13 +212,23 @@ def create_app(
     admin_token: str | None = None,
     access_log: bool = True,
 ) -> ProxyApp:
-    """The proxy serving ``plan_path`` (raises PlanError if the plan is invalid)."""
-    loaded = load_plan(plan_path)
+    """The proxy serving ``plan_path``, reloading it when the file changes (raises
+    PlanError if the initial plan is invalid)."""
+    metrics = ProxyMetrics()
+
+    def reloaded(old: LoadedPlan, new: LoadedPlan) -> None:
+        metrics.reloads["ok"] += 1
+
+    def rejected(error: PlanError) -> None:
+        metrics.reloads["rejected"] += 1
+
+    watcher = PlanWatcher(plan_path, on_reload=reloaded, on_reject=rejected)
     return ProxyApp(
-        FixedPlan(loaded),
+        WatchedPlan(watcher),
         sink_factory=sink_factory,
         admin_token=admin_token,
         access_log=access_log,
+        metrics=metrics,
     )
 
 

@@ -51,6 +51,7 @@ def proxy(plan_path: os.PathLike[str], host: str, port: int, workers: int, log_l
         lifespan="on",
         access_log=False,
         server_header=False,
+        proxy_headers=False,  # the client address is the peer; X-Forwarded-For is appended to
         date_header=False,
         log_config=None,
         log_level=log_level,
