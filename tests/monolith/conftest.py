@@ -17,13 +17,33 @@ from tests.support.monolith_server import MonolithServer, Seed, start_monolith
 BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
 
 
+@pytest.fixture(scope="session")
+def monolith_servers(request: pytest.FixtureRequest) -> Iterator[dict[str, MonolithServer]]:
+    """backend -> running server, started on first use and shared by the session."""
+    servers: dict[str, MonolithServer] = {}
+
+    class Lazy(dict[str, MonolithServer]):
+        def __missing__(self, backend: str) -> MonolithServer:
+            database_url = None
+            if backend == "postgres":
+                database_url = request.getfixturevalue("postgres").create_database("monolith_api")
+            servers[backend] = self[backend] = start_monolith(database_url, seed=Seed())
+            return servers[backend]
+
+    yield Lazy()
+    for server in servers.values():
+        server.stop()
+
+
 @pytest.fixture(scope="session", params=BACKENDS)
-def monolith(request: pytest.FixtureRequest) -> Iterator[MonolithServer]:
-    database_url = None
-    if request.param == "postgres":
-        database_url = request.getfixturevalue("postgres").create_database("monolith_api")
-    with start_monolith(database_url, seed=Seed()) as server:
-        yield server
+def monolith(request: pytest.FixtureRequest,
+             monolith_servers: dict[str, MonolithServer]) -> MonolithServer:
+    return monolith_servers[request.param]
+
+
+@pytest.fixture(scope="session")
+def pg_monolith(postgres: object, monolith_servers: dict[str, MonolithServer]) -> MonolithServer:
+    return monolith_servers["postgres"]
 
 
 @pytest.fixture
