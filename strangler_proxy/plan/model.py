@@ -191,7 +191,7 @@ class Route:
         for i, (kind, value) in enumerate(segments):
             if kind == Route.CATCH_ALL:
                 rest = parts[i:]
-                if not rest or any(p in (".", "..") for p in rest):
+                if not rest or any(p in ("", ".", "..") for p in rest):
                     return None
                 params[value] = "/".join(rest)
                 return params

@@ -1,0 +1,308 @@
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from strangler_proxy.cohort import bucket
+from strangler_proxy.plan import Plan, Stage, parse_plan
+from strangler_proxy.routing import Decision, RequestFacts, decide, match_route, split_path
+
+MONOLITH = "http://127.0.0.1:8000"
+SVC = "http://127.0.0.1:8101"
+
+
+def make_plan(
+    stage: str = "service",
+    *,
+    percent: float = 10,
+    cohort: str = "header:X-Customer-Id",
+    shadow: str = "{sample: 0.5, writes: 'off', noise_sample: 0.5}",
+    fallback: str = "{to: monolith, on: [connect_error, timeout, 5xx]}",
+    proxy: str = "",
+) -> Plan:
+    return parse_plan(
+        f"""
+version: 1
+monolith: {{url: "{MONOLITH}"}}
+{proxy}
+services:
+  notifications:
+    url: {SVC}
+    routes:
+      - {{path: /api/notifications, methods: [GET, POST]}}
+      - {{path: "/api/notifications/{{id}}", methods: [GET, PATCH]}}
+      - {{path: /api/notifications/templates, methods: [GET]}}
+    stage: {stage}
+    canary: {{percent: {percent}, cohort: "{cohort}"}}
+    shadow: {shadow}
+    fallback: {fallback}
+  catalog:
+    url: http://127.0.0.1:8102
+    routes:
+      - {{path: "/api/{{rest:path}}", methods: [GET]}}
+      - {{path: "/api/catalog/{{kind}}/{{id}}", methods: [GET, DELETE]}}
+      - {{path: /api/catalog/products/featured, methods: [GET]}}
+    stage: service
+"""
+    )
+
+
+def go(plan: Plan, method: str, path: str, **kw: object) -> Decision:
+    return decide(plan, RequestFacts(method, path, **kw))  # type: ignore[arg-type]
+
+
+def test_unmatched_goes_to_the_monolith() -> None:
+    plan = make_plan()
+    for method, path in [("GET", "/"), ("GET", "/healthz"), ("POST", "/api"), ("GET", "/apix")]:
+        d = go(plan, method, path)
+        assert d.target.url == MONOLITH and d.service is None and d.route is None
+        assert d.target_name == "monolith" and not d.to_service
+
+
+def test_most_specific_route_wins() -> None:
+    plan = make_plan()
+    d = go(plan, "GET", "/api/notifications/templates")
+    assert d.route is not None and d.route.path_template == "/api/notifications/templates"
+    d = go(plan, "GET", "/api/notifications/7")
+    assert d.route is not None and d.route.path_template == "/api/notifications/{id}"
+    assert d.params == {"id": "7"}
+    # literal beats parameter, parameter beats catch-all, longer beats shorter
+    d = go(plan, "GET", "/api/catalog/products/featured")
+    assert d.route is not None and d.route.path_template == "/api/catalog/products/featured"
+    d = go(plan, "GET", "/api/catalog/products/9")
+    assert d.route is not None and d.route.path_template == "/api/catalog/{kind}/{id}"
+    assert d.params == {"kind": "products", "id": "9"}
+    d = go(plan, "GET", "/api/catalog/products/9/reviews")
+    assert d.route is not None and d.route.path_template == "/api/{rest:path}"
+    assert d.params == {"rest": "catalog/products/9/reviews"}
+
+
+def test_method_outside_the_route_set_does_not_match() -> None:
+    plan = make_plan()
+    # DELETE on notifications: no route has it → monolith
+    assert go(plan, "DELETE", "/api/notifications/7").service is None
+    # PATCH on a catch-all-only path: the GET-only catch-all does not match
+    assert go(plan, "PATCH", "/api/other").service is None
+    # a less specific route that allows the method still matches
+    d = go(plan, "DELETE", "/api/catalog/products/featured")
+    assert d.route is not None and d.route.path_template == "/api/catalog/{kind}/{id}"
+    # GET routes also take HEAD; method case is normalised
+    assert go(plan, "HEAD", "/api/notifications").service == "notifications"
+    assert go(plan, "get", "/api/notifications").service == "notifications"
+
+
+def test_percent_decoding_is_for_matching_only() -> None:
+    plan = make_plan()
+    facts = RequestFacts("GET", "/api/%6Eotifications/a%2Fb")
+    d = decide(plan, facts)
+    assert d.route is not None and d.route.path_template == "/api/notifications/{id}"
+    assert d.params == {"id": "a/b"}  # an encoded slash stays inside its segment
+    assert facts.path == "/api/%6Eotifications/a%2Fb"
+    assert split_path("/a%20b/c/") == ("a b", "c")
+    assert split_path("/") == ()
+
+
+def test_trailing_slash_and_dot_segments() -> None:
+    plan = make_plan()
+    assert go(plan, "GET", "/api/notifications/").service == "notifications"
+    for path in ["/api/notifications/..", "/api/notifications/%2e%2e", "/api/notifications//"]:
+        assert go(plan, "GET", path).service is None, path
+    assert go(plan, "GET", "/api/x/../y").service is None  # catch-all refuses dot segments
+
+
+def test_stage_monolith_keeps_everything_on_the_monolith() -> None:
+    d = go(make_plan("monolith"), "GET", "/api/notifications")
+    assert d.service == "notifications" and d.stage is Stage.MONOLITH
+    assert d.target.url == MONOLITH and d.shadow is None and d.fallback is None
+
+
+def test_stage_shadow_mirrors_a_sample_of_safe_requests() -> None:
+    plan = make_plan("shadow")  # sample 0.5, writes off, noise_sample 0.5
+    d = go(plan, "GET", "/api/notifications", sample_roll=0.1)
+    assert d.target.url == MONOLITH
+    assert d.shadow is not None and d.shadow.url == SVC and d.shadow_name == "notifications"
+    assert not d.mirror_write
+    assert d.noise_sample  # 0.1 < 0.5 * 0.5
+    d = go(plan, "GET", "/api/notifications", sample_roll=0.3)
+    assert d.shadow is not None and not d.noise_sample
+    assert go(plan, "GET", "/api/notifications", sample_roll=0.5).shadow is None
+    assert go(plan, "GET", "/api/notifications", sample_roll=0.99).shadow is None
+    # writes: off → a POST is never mirrored
+    assert go(plan, "POST", "/api/notifications", sample_roll=0.0).shadow is None
+
+
+def test_stage_shadow_dry_run_mirrors_writes_marked_as_such() -> None:
+    plan = make_plan("shadow", shadow="{sample: 1.0, writes: dry-run, noise_sample: 1.0}")
+    d = go(plan, "POST", "/api/notifications", sample_roll=0.999)
+    assert d.target.url == MONOLITH and d.shadow is not None
+    assert d.mirror_write and not d.noise_sample  # writes are never replayed on the monolith
+    d = go(plan, "GET", "/api/notifications", sample_roll=0.999)
+    assert d.shadow is not None and not d.mirror_write and d.noise_sample
+
+
+def test_stage_service_with_fallback_policy() -> None:
+    plan = make_plan("service")
+    d = go(plan, "GET", "/api/notifications/1")
+    assert d.target.url == SVC and d.target_name == "notifications" and d.to_service
+    assert d.fallback is not None and d.fallback.url == MONOLITH
+    assert d.fallback_on == {"connect_error", "timeout", "5xx"}
+    assert d.fallback_policy is not None and d.fallback_policy.breaker_failures == 5
+    # a write is only retried when it certainly never reached the service
+    d = go(plan, "POST", "/api/notifications")
+    assert d.fallback_on == {"connect_error"} and d.fallback is not None
+    d = go(make_plan("service", fallback="{on: [5xx]}"), "PATCH", "/api/notifications/1")
+    assert d.fallback is None and d.fallback_on == frozenset()
+    d = go(make_plan("service", fallback="off"), "GET", "/api/notifications/1")
+    assert d.target.url == SVC and d.fallback is None
+
+
+def test_stage_retired_never_falls_back() -> None:
+    d = go(make_plan("retired"), "GET", "/api/notifications")
+    assert d.target.url == SVC and d.fallback is None and d.stage is Stage.RETIRED
+
+
+def _customers_on_service(plan: Plan, n: int = 400) -> set[str]:
+    on = set()
+    for i in range(n):
+        d = go(plan, "GET", "/api/notifications", headers={"x-customer-id": f"c{i}"})
+        assert d.set_cookie is None  # the header is the key; no cookie needed
+        assert d.bucket == bucket("notifications", f"c{i}")
+        if d.to_service:
+            on.add(f"c{i}")
+    return on
+
+
+def test_canary_is_sticky_and_raising_the_percent_only_adds_cohorts() -> None:
+    at10 = _customers_on_service(make_plan("canary", percent=10))
+    assert at10 == _customers_on_service(make_plan("canary", percent=10))  # sticky
+    at50 = _customers_on_service(make_plan("canary", percent=50))
+    assert at10 < at50
+    assert 20 < len(at10) < 60 and 160 < len(at50) < 240
+    assert _customers_on_service(make_plan("canary", percent=0)) == set()
+    assert len(_customers_on_service(make_plan("canary", percent=100))) == 400
+
+
+def test_canary_on_service_carries_the_fallback_policy() -> None:
+    plan = make_plan("canary", percent=100)
+    d = go(plan, "GET", "/api/notifications", headers={"x-customer-id": "c1"})
+    assert d.to_service and d.fallback is not None and d.cohort_key_source == "header:x-customer-id"
+
+
+def test_anonymous_client_gets_a_cohort_cookie_and_stays_sticky() -> None:
+    plan = make_plan("canary", percent=50)
+    first = go(plan, "GET", "/api/notifications", new_cohort_id="abc123")
+    assert first.set_cookie is not None
+    assert first.set_cookie.name == "strangler_cohort" and first.set_cookie.value == "abc123"
+    assert first.set_cookie.header_value() == (
+        "strangler_cohort=abc123; Max-Age=31536000; Path=/; HttpOnly; SameSite=Lax"
+    )
+    assert first.bucket == bucket("notifications", "abc123")
+    # the next request brings the cookie back: same bucket, no new cookie
+    again = go(
+        plan,
+        "GET",
+        "/api/notifications",
+        headers={"cookie": "other=1; strangler_cohort=abc123"},
+        new_cohort_id="zzz",
+    )
+    assert again.set_cookie is None and again.bucket == first.bucket
+    assert again.target == first.target
+
+
+def test_cohort_cookie_name_comes_from_the_plan() -> None:
+    plan = make_plan("canary", proxy="proxy: {cohort_cookie: {name: ck, max_age_s: 60}}")
+    d = go(plan, "GET", "/api/notifications", new_cohort_id="n1")
+    assert d.set_cookie is not None and d.set_cookie.header_value().startswith("ck=n1; Max-Age=60")
+
+
+def test_without_key_or_new_id_canary_stays_on_the_monolith() -> None:
+    d = go(make_plan("canary", percent=100), "GET", "/api/notifications")
+    assert d.target.url == MONOLITH and d.bucket is None and d.set_cookie is None
+
+
+@pytest.mark.parametrize(
+    ("cohort", "facts", "key"),
+    [
+        ("cookie:sid", {"cookies": {"sid": "s-1"}}, "s-1"),
+        ("cookie:sid", {"headers": {"cookie": "sid=s-2"}}, "s-2"),
+        ("query:customer", {"query_string": "a=1&customer=q-1"}, "q-1"),
+        ("client", {"client": "10.0.0.7"}, "10.0.0.7"),
+        ("header:X-Customer-Id", {"headers": {"x-customer-id": "h-1"}}, "h-1"),
+    ],
+)
+def test_cohort_key_sources(cohort: str, facts: dict[str, object], key: str) -> None:
+    d = go(make_plan("canary", percent=50, cohort=cohort), "GET", "/api/notifications", **facts)
+    assert d.bucket == bucket("notifications", key)
+    assert d.set_cookie is None
+
+
+def test_custom_salt_changes_buckets() -> None:
+    plan = parse_plan(
+        f"""
+version: 1
+monolith: {{url: "{MONOLITH}"}}
+services:
+  notifications:
+    url: {SVC}
+    routes: [/api/notifications]
+    stage: canary
+    salt: rotated-2024
+    canary: {{percent: 50, cohort: client}}
+"""
+    )
+    d = go(plan, "GET", "/api/notifications", client="1.2.3.4")
+    assert d.bucket == bucket("rotated-2024", "1.2.3.4")
+
+
+def test_malformed_cookie_header_does_not_break_routing() -> None:
+    plan = make_plan("canary", percent=50, cohort="cookie:sid")
+    d = go(plan, "GET", "/api/notifications", headers={"cookie": 'sid=x1; bad"cookie; =;;'})
+    assert d.bucket == bucket("notifications", "x1")
+
+
+def test_from_asgi_scope_uses_raw_path_and_joins_headers() -> None:
+    scope = {
+        "type": "http",
+        "method": "GET",
+        "path": "/api/notifications/a/b",
+        "raw_path": b"/api/notifications/a%2Fb",
+        "query_string": b"x=1",
+        "headers": [
+            (b"X-Customer-Id", b"c9"),
+            (b"cookie", b"a=1"),
+            (b"cookie", b"strangler_cohort=q"),
+            (b"accept", b"a"),
+            (b"accept", b"b"),
+        ],
+        "client": ("10.1.1.1", 5555),
+    }
+    facts = RequestFacts.from_asgi(scope, sample_roll=0.25, new_cohort_id="n")
+    assert facts.path == "/api/notifications/a%2Fb" and facts.query_string == "x=1"
+    assert facts.headers["x-customer-id"] == "c9" and facts.headers["accept"] == "a, b"
+    assert facts.cookie("strangler_cohort") == "q" and facts.client == "10.1.1.1"
+    d = decide(make_plan(), facts)
+    assert d.params == {"id": "a/b"}
+
+
+def test_match_route_alone() -> None:
+    plan = make_plan()
+    found = match_route(plan, "GET", "/api/notifications/5")
+    assert found is not None and found[0].service == "notifications" and found[1] == {"id": "5"}
+    assert match_route(plan, "PUT", "/api/notifications/5") is None
+
+
+@given(
+    st.sampled_from(["GET", "POST", "PATCH", "DELETE", "HEAD"]),
+    st.text(alphabet="/abcnotifi%2Ee.{}", max_size=40),
+    st.floats(min_value=0, max_value=1, exclude_max=True),
+    st.sampled_from(["monolith", "shadow", "canary", "service", "retired"]),
+)
+def test_decide_is_total_and_pure(method: str, path: str, roll: float, stage: str) -> None:
+    plan = make_plan(stage, percent=30)
+    facts = RequestFacts(method, "/" + path, sample_roll=roll, new_cohort_id="fixed")
+    d = decide(plan, facts)
+    assert d == decide(plan, facts)
+    assert d.target.url in plan.upstream_urls()
+    if d.service is None:
+        assert d.target.url == MONOLITH and d.shadow is None
