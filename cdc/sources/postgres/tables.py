@@ -1,0 +1,82 @@
+"""From PostgreSQL column descriptions to a :class:`~cdc.events.Table` plus the fast
+row converters the snapshot and the stream share (pure)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from cdc.events import Column, Table
+from cdc.sources.postgres.decode import Value
+from cdc.types import pg_column_type
+
+__all__ = ["PgColumn", "TableCodec", "build_codec"]
+
+
+@dataclass(frozen=True, slots=True)
+class PgColumn:
+    name: str
+    type_oid: int
+    typmod: int
+    not_null: bool
+
+
+class TableCodec:
+    """Turns text tuples of one table into payload rows.
+
+    ``row(values)`` converts a full tuple; ``key_row(values)`` a ``REPLICA IDENTITY
+    DEFAULT`` old tuple, whose non-key columns are null — required columns then take
+    Debezium's fallback value (0, "", ...) so the row still fits the schema.
+    """
+
+    def __init__(self, table: Table) -> None:
+        self.table = table
+        cols = table.columns
+        self.names = [c.name for c in cols]
+        self._convert: list[Callable[[Any], Any]] = [c.type.convert for c in cols]
+        self._missing = [None if c.optional else c.type.fallback for c in cols]
+        self._unavailable = [
+            c.type.unavailable if c.type.unavailable is not None else self._missing[i]
+            for i, c in enumerate(cols)
+        ]
+
+    def row(
+        self, values: Sequence[Value], fill_from: Sequence[Value] | None = None
+    ) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for i, (name, convert, value) in enumerate(
+            zip(self.names, self._convert, values, strict=True)
+        ):
+            if value.__class__ is str:
+                out[name] = convert(value)
+            elif value is None:
+                out[name] = None
+            elif fill_from is not None and fill_from[i].__class__ is str:
+                out[name] = convert(fill_from[i])
+            else:
+                out[name] = self._unavailable[i]
+        return out
+
+    def key_row(self, values: Sequence[Value]) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for i, (name, convert, value) in enumerate(
+            zip(self.names, self._convert, values, strict=True)
+        ):
+            out[name] = convert(value) if value.__class__ is str else self._missing[i]
+        return out
+
+
+def build_codec(
+    schema: str, name: str, columns: Sequence[PgColumn], key: Sequence[str]
+) -> TableCodec:
+    table = Table(
+        schema,
+        name,
+        tuple(
+            Column(c.name, pg_column_type(c.type_oid, c.typmod), optional=not c.not_null)
+            for c in columns
+        ),
+        key=tuple(key),
+    )
+    return TableCodec(table)
