@@ -1,0 +1,56 @@
+"""``python -m extracted.notifications migrate|serve|sink``."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+from strangler_proxy import jsonlog
+
+log = logging.getLogger("extracted.notifications")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m extracted.notifications")
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("migrate", help="alembic upgrade head on NOTIFICATIONS_DATABASE_URL")
+    serve = sub.add_parser("serve", help="serve the API with uvicorn")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8101)
+    serve.add_argument("--no-migrate", action="store_true", help="do not migrate first")
+    sink = sub.add_parser("sink", help="consume the monolith's CDC topics into this database")
+    sink.add_argument("--bootstrap-servers", required=True)
+    sink.add_argument("--topic-prefix", default="shop")
+    sink.add_argument("--schema", default="public")
+    sink.add_argument("--metrics-port", type=int, default=0)
+    args = parser.parse_args(argv)
+
+    jsonlog.configure("notifications")
+    from extracted.notifications.config import Settings
+    from extracted.notifications.migrate import upgrade
+
+    settings = Settings.from_env()
+    if args.command == "migrate":
+        upgrade(settings.database_url)
+        log.info("migrated", extra={"database": settings.database_url.split("@")[-1]})
+        return 0
+    if args.command == "serve":
+        import uvicorn
+
+        from extracted.notifications.app import create_app
+
+        if not args.no_migrate:
+            upgrade(settings.database_url)
+        uvicorn.run(create_app(settings), host=args.host, port=args.port, log_config=None,
+                    access_log=False)
+        return 0
+    from extracted.notifications.sink import run_sink
+
+    return run_sink(settings, bootstrap_servers=args.bootstrap_servers,
+                    topic_prefix=args.topic_prefix, schema=args.schema,
+                    metrics_port=args.metrics_port)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
