@@ -81,7 +81,7 @@ def test_forwarding_headers_request_id_and_traceparent(env: ProxyEnv) -> None:
     assert up["x-forwarded-host"] == "shop.example"
     assert up["via"] == "1.1 strangler"
     assert up["x-request-id"] == "req-42" and h["x-request-id"] == "req-42"
-    version, trace, span, flags = up["traceparent"].split("-")
+    _version, trace, span, _flags = up["traceparent"].split("-")
     assert trace == "4bf92f3577b34da6a3ce929d0e0e4736" and span != "00f067aa0ba902b7"
     assert h["via"] == "1.1 strangler"
 
@@ -317,6 +317,7 @@ def test_keep_alive_connections_are_reused(env: ProxyEnv) -> None:
     for _ in range(20):
         env.echo("/echo")
     status, body = env.admin("status")
+    assert status == 200
     pools = json.loads(body)["pools"]
     monolith = pools[env.urls["monolith"]]
     assert monolith["reused"] >= 15 and monolith["opened"] <= monolith["reused"]

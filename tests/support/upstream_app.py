@@ -16,6 +16,7 @@ from typing import Any
 from urllib.parse import parse_qs
 
 NAME = os.environ.get("UPSTREAM_NAME", "upstream").encode()
+DELAY = float(os.environ.get("UPSTREAM_DELAY", "0"))  # seconds added to every request
 Scope = dict[str, Any]
 
 
@@ -48,6 +49,8 @@ async def app(scope: Scope, receive: Any, send: Any) -> None:
             await send({"type": "lifespan.startup.complete"})
         await send({"type": "lifespan.shutdown.complete"})
         return
+    if DELAY:
+        await asyncio.sleep(DELAY)
     path: str = scope["path"]
     q = {k: v[0] for k, v in parse_qs(scope["query_string"].decode()).items()}
     if path.startswith("/upload"):
