@@ -6,7 +6,14 @@ from django.http import HttpRequest, HttpResponse
 
 from monolith.accounts import selectors, services
 from monolith.accounts.models import Customer
-from monolith.common.api import endpoint, format_datetime, json_response, ordering_from, paginate, read_json
+from monolith.common.api import (
+    endpoint,
+    format_datetime,
+    json_response,
+    ordering_from,
+    paginate,
+    read_json,
+)
 from monolith.common.validation import Email, String, validate
 
 CUSTOMER_SPEC = {

@@ -23,6 +23,7 @@ from monolith.common.errors import (
     UnsupportedMediaType,
     ValidationFailed,
 )
+from monolith.common.validation import FieldError, Money
 
 log = logging.getLogger("monolith.api")
 
@@ -152,12 +153,9 @@ def query_decimal(request: HttpRequest, name: str) -> Decimal | None:
     if raw is None or raw == "":
         return None
     try:
-        value = Decimal(raw)
-    except ArithmeticError:
-        raise ValidationFailed.single(name, "Must be a decimal number.") from None
-    if not value.is_finite():
-        raise ValidationFailed.single(name, "Must be a finite number.")
-    return value
+        return Money(min_value=None).clean(raw)
+    except FieldError as exc:
+        raise ValidationFailed({name: exc.messages}) from None
 
 
 def query_choice(request: HttpRequest, name: str, choices: Iterable[str]) -> str | None:

@@ -114,9 +114,10 @@ class Money(Field):
         assert isinstance(exponent, int)
         if -exponent > self.decimal_places:
             raise FieldError([f"At most {self.decimal_places} decimal places."])
+        if amount and amount.adjusted() >= self.max_digits - self.decimal_places:
+            raise FieldError([f"At most {self.max_digits - self.decimal_places} digits before "
+                              "the decimal point."])
         quantized = amount.quantize(Decimal(1).scaleb(-self.decimal_places))
-        if len(quantized.as_tuple().digits) > self.max_digits:
-            raise FieldError([f"At most {self.max_digits} digits."])
         if self.min_value is not None and quantized < self.min_value:
             raise FieldError([f"Must be at least {self.min_value}."])
         return quantized

@@ -87,7 +87,9 @@ USE_I18N = False
 USE_TZ = True
 
 NOTIFICATIONS_BACKEND = os.environ.get("NOTIFICATIONS_BACKEND", "console")
-NOTIFICATIONS_OUTBOX = os.environ.get("NOTIFICATIONS_OUTBOX") or str(BASE_DIR / "var" / "outbox.jsonl")
+NOTIFICATIONS_OUTBOX = (
+    os.environ.get("NOTIFICATIONS_OUTBOX") or str(BASE_DIR / "var" / "outbox.jsonl")
+)
 
 LOGGING = {
     "version": 1,

@@ -39,7 +39,8 @@ class OrderLine(models.Model):
     class Meta:
         ordering = ["id"]
         constraints = [
-            models.CheckConstraint(condition=models.Q(quantity__gt=0), name="orderline_quantity_gt_0"),
+            models.CheckConstraint(condition=models.Q(quantity__gt=0),
+                                   name="orderline_quantity_gt_0"),
             models.UniqueConstraint(fields=["order", "product"], name="orderline_unique_product"),
         ]
 
