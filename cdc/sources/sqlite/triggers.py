@@ -32,6 +32,8 @@ __all__ = [
     "TXN",
     "CapturedTable",
     "Column",
+    "changelog_position",
+    "image_sql",
     "install",
     "install_sql",
     "installed_tables",
@@ -139,7 +141,8 @@ def _value(ref: str) -> str:
     return f"CASE typeof({ref}) WHEN 'blob' THEN json_object('$blob', hex({ref})) ELSE {ref} END"
 
 
-def _image(table: CapturedTable, row: str) -> str:
+def image_sql(table: CapturedTable, row: str) -> str:
+    """The ``json_object(...)`` of a row; ``row`` is ``NEW``, ``OLD`` or a quoted table."""
     pairs = ", ".join(
         f"{_literal(c.name)}, {_value(f'{row}.{quote(c.name)}')}" for c in table.columns
     )
@@ -157,9 +160,9 @@ def trigger_sql(table: CapturedTable) -> dict[str, str]:
     """``{trigger name: CREATE TRIGGER ...}`` for the three operations."""
     events = {"c": "INSERT", "u": "UPDATE", "d": "DELETE"}
     images = {
-        "c": ("NULL", _image(table, "NEW")),
-        "u": (_image(table, "OLD"), _image(table, "NEW")),
-        "d": (_image(table, "OLD"), "NULL"),
+        "c": ("NULL", image_sql(table, "NEW")),
+        "u": (image_sql(table, "OLD"), image_sql(table, "NEW")),
+        "d": (image_sql(table, "OLD"), "NULL"),
     }
     out = {}
     for op, name in trigger_names(table.name).items():
@@ -233,8 +236,17 @@ def _run(conn: sqlite3.Connection, statements: Sequence[str]) -> None:
         raise SourceError(f"SQLite refused the capture DDL: {exc}") from exc
 
 
-def install(conn: sqlite3.Connection, tables: Iterable[CapturedTable]) -> None:
-    """Create the changelog (kept if present) and (re)create every table's triggers."""
+def install(conn: sqlite3.Connection, tables: Iterable[CapturedTable], *, wal: bool = True) -> None:
+    """Create the changelog (kept if present) and (re)create every table's triggers.
+
+    ``wal`` switches the database to WAL (persistent), so the relay's and the snapshot's
+    reads never block the monolith's writes.
+    """
+    if wal:
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+        except sqlite3.OperationalError as exc:
+            raise SourceError(f"cannot switch the database to WAL: {exc}") from exc
     _run(conn, install_sql(tables))
 
 
@@ -258,6 +270,14 @@ def installed_tables(conn: sqlite3.Connection) -> dict[str, CapturedTable]:
         return {}
     rows = conn.execute(f"SELECT table_name, spec FROM {META} ORDER BY table_name").fetchall()
     return {name: CapturedTable.from_json(name, spec) for name, spec in rows}
+
+
+def changelog_position(conn: sqlite3.Connection) -> int:
+    """The last changelog id ever handed out (kept by AUTOINCREMENT even when pruned)."""
+    if not _exists(conn, "sqlite_sequence"):
+        return 0
+    row = conn.execute("SELECT seq FROM sqlite_sequence WHERE name = ?", (CHANGELOG,)).fetchone()
+    return int(row[0]) if row else 0
 
 
 def _exists(conn: sqlite3.Connection, table: str) -> bool:
