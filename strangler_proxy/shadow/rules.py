@@ -188,11 +188,11 @@ def rules_from_mapping(
     ``routes`` maps a route's path template to that route's ``shadow`` override
     (``{"ignore": [...], "compare": {...}}``). Raises ValueError naming the bad key.
     """
-    shadow = shadow or {}
+    shadow = _or_empty(shadow)
     _mapping("shadow", shadow)
     _known("shadow", shadow, _SHADOW_KEYS)
     ignore = _patterns("shadow.ignore", shadow.get("ignore", ()))
-    compare = shadow.get("compare") or {}
+    compare = _or_empty(shadow.get("compare"))
     _mapping("shadow.compare", compare)
     _known("shadow.compare", compare, _COMPARE_KEYS)
     status_only_routes = compare.get("status_only", ())
@@ -208,11 +208,11 @@ def rules_from_mapping(
         per_route[route] = _build("shadow.compare", ignore, base_compare, status_only=True)
     for route, override in (routes or {}).items():
         where = f"routes[{route}].shadow"
-        override = override or {}
+        override = _or_empty(override)
         _mapping(where, override)
         _known(where, override, _SHADOW_KEYS)
         extra = _patterns(f"{where}.ignore", override.get("ignore", ()))
-        route_compare = override.get("compare") or {}
+        route_compare = _or_empty(override.get("compare"))
         _mapping(f"{where}.compare", route_compare)
         _known(f"{where}.compare", route_compare, _COMPARE_KEYS)
         status_only = route_compare.get("status_only", route in status_only_routes)
@@ -229,7 +229,7 @@ def _build(
     headers = compare.get("headers", ["content-type"])
     if not isinstance(headers, list | tuple) or not all(isinstance(h, str) for h in headers):
         raise ValueError(f"{where}.headers: expected a list of header names")
-    list_keys = compare.get("list_keys", {}) or {}
+    list_keys = _or_empty(compare.get("list_keys"))
     _mapping(f"{where}.list_keys", list_keys)
     keys: list[tuple[JsonPath, str]] = []
     for path, key in list_keys.items():
@@ -239,7 +239,7 @@ def _build(
     decimal_strings = compare.get("decimal_strings", True)
     if not isinstance(decimal_strings, bool):
         raise ValueError(f"{where}.decimal_strings: expected true or false")
-    noise_map = compare.get("noise", {}) or {}
+    noise_map = _or_empty(compare.get("noise"))
     _mapping(f"{where}.noise", noise_map)
     _known(f"{where}.noise", noise_map, _NOISE_KEYS)
     try:
@@ -256,7 +256,7 @@ def _build(
         list_keys=tuple(keys),
         decimal_strings=decimal_strings,
         noise=noise,
-        text=_text_rules(f"{where}.text", compare.get("text", {}) or {}),
+        text=_text_rules(f"{where}.text", _or_empty(compare.get("text"))),
     )
 
 
@@ -308,3 +308,7 @@ def _known(where: str, value: Mapping[str, Any], allowed: set[str]) -> None:
     for key in value:
         if key not in allowed:
             raise ValueError(f"{where}.{key}: unknown key (allowed: {', '.join(sorted(allowed))})")
+
+
+def _or_empty(value: Any) -> Any:
+    return {} if value is None else value

@@ -104,7 +104,12 @@ class ShadowStore:
             kwargs["connect_args"] = {"timeout": 30, "check_same_thread": False}
         else:
             kwargs["pool_pre_ping"] = True
-        self.engine: Engine = sa.create_engine(url, **kwargs)
+            if parsed.drivername == "postgresql":  # psycopg2 is what the project ships
+                parsed = parsed.set(drivername="postgresql+psycopg2")
+        try:
+            self.engine: Engine = sa.create_engine(parsed, **kwargs)
+        except (ImportError, SQLAlchemyError) as exc:
+            raise StoreError(f"shadow store {self._shown}: cannot open: {exc}") from exc
         if self.dialect == "sqlite":
             sa.event.listen(self.engine, "connect", _sqlite_pragmas)
         self._ready = False

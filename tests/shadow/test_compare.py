@@ -1,0 +1,156 @@
+from typing import Any
+
+import pytest
+
+from strangler_proxy.shadow.compare import Difference, Kind, compare, diff_json, type_name
+from strangler_proxy.shadow.rules import rules_from_mapping
+
+from .factories import obs
+
+RULES = rules_from_mapping({}).default
+
+
+def kinds(a: Any, b: Any, **compare_cfg: Any) -> list[tuple[str, Kind]]:
+    rules = rules_from_mapping({"compare": compare_cfg}).default if compare_cfg else RULES
+    return [(d.path, d.kind) for d in diff_json(a, b, rules)]
+
+
+def test_equal_documents_have_no_differences() -> None:
+    doc = {"a": [1, {"b": None}], "c": "x", "d": True}
+    assert diff_json(doc, doc, RULES) == []
+
+
+def test_numbers_compare_by_value() -> None:
+    assert kinds({"n": 10}, {"n": 10.0}) == []
+    assert kinds({"n": 10}, {"n": 10.5}) == [("$.n", Kind.VALUE_CHANGED)]
+
+
+def test_decimal_strings_compare_as_numbers_when_configured() -> None:
+    assert kinds({"p": "10.50"}, {"p": "10.5"}) == []
+    assert kinds({"p": "10.50"}, {"p": "10.5"}, decimal_strings=False) == [
+        ("$.p", Kind.VALUE_CHANGED)
+    ]
+    assert kinds({"p": "10.50"}, {"p": "10.51"}) == [("$.p", Kind.VALUE_CHANGED)]
+
+
+def test_decimal_string_versus_number_is_a_type_change() -> None:
+    assert kinds({"p": "10"}, {"p": 10}) == [("$.p", Kind.TYPE_CHANGED)]
+
+
+def test_value_changed() -> None:
+    [d] = diff_json({"a": {"b": "x"}}, {"a": {"b": "y"}}, RULES)
+    assert d == Difference("$.a.b", Kind.VALUE_CHANGED, "x", "y")
+
+
+def test_missing_and_extra_fields() -> None:
+    assert kinds({"a": 1, "b": 2}, {"a": 1, "c": 3}) == [
+        ("$.b", Kind.MISSING),
+        ("$.c", Kind.EXTRA),
+    ]
+
+
+def test_type_changed_including_bool_versus_number_and_null() -> None:
+    assert kinds({"a": True}, {"a": 1}) == [("$.a", Kind.TYPE_CHANGED)]
+    assert kinds({"a": None}, {"a": "x"}) == [("$.a", Kind.TYPE_CHANGED)]
+    assert kinds({"a": [1]}, {"a": {"0": 1}}) == [("$.a", Kind.TYPE_CHANGED)]
+
+
+def test_list_length() -> None:
+    [d] = diff_json({"items": [1, 2, 3]}, {"items": [1, 2]}, RULES)
+    assert (d.path, d.kind, d.primary, d.candidate) == ("$.items", Kind.LIST_LENGTH, 3, 2)
+
+
+def test_list_order_is_one_difference() -> None:
+    a = {"items": [{"id": 1}, {"id": 2}, {"id": 3}]}
+    b = {"items": [{"id": 3}, {"id": 1}, {"id": 2}]}
+    assert kinds(a, b) == [("$.items", Kind.LIST_ORDER)]
+
+
+def test_changed_elements_are_reported_per_position() -> None:
+    a = {"items": [{"id": 1, "q": 1}, {"id": 2, "q": 1}]}
+    b = {"items": [{"id": 1, "q": 1}, {"id": 2, "q": 5}]}
+    [d] = diff_json(a, b, RULES)
+    assert d.path == "$.items[1].q"
+    assert d.field == "$.items[*].q"
+    assert d.key == "value_changed $.items[*].q"
+
+
+def test_keyed_lists_compare_as_sets() -> None:
+    cfg = {"list_keys": {"$.results": "id"}}
+    a = {"results": [{"id": 1, "v": "a"}, {"id": 2, "v": "b"}]}
+    b = {"results": [{"id": 3, "v": "c"}, {"id": 2, "v": "B"}]}
+    assert kinds(a, b, **cfg) == [
+        ("$.results[id=1]", Kind.MISSING),
+        ("$.results[id=2].v", Kind.VALUE_CHANGED),
+        ("$.results[id=3]", Kind.EXTRA),
+    ]
+    reordered = {"results": list(reversed(a["results"]))}
+    assert kinds(a, reordered, **cfg) == []
+
+
+def test_keyed_list_with_duplicate_keys_falls_back_to_positions() -> None:
+    cfg = {"list_keys": {"$.r": "id"}}
+    assert kinds(
+        {"r": [{"id": 1}, {"id": 1, "x": 1}]}, {"r": [{"id": 1}, {"id": 1, "x": 2}]}, **cfg
+    ) == [("$.r[1].x", Kind.VALUE_CHANGED)]
+
+
+def test_odd_keys_are_quoted_in_paths() -> None:
+    assert kinds({"a b": 1}, {"a b": 2}) == [("$['a b']", Kind.VALUE_CHANGED)]
+
+
+def test_compare_status_headers_and_body() -> None:
+    rules = rules_from_mapping({"compare": {"headers": ["content-type", "x-version"]}}).default
+    p = obs({"a": 1}, headers=(("content-type", "application/json"), ("x-version", "1")))
+    c = obs(
+        {"a": 2},
+        status=201,
+        headers=(("content-type", "application/json; charset=utf-8"),),
+    )
+    found = {(d.path, d.kind) for d in compare(p, c, rules)}
+    assert found == {
+        ("status", Kind.VALUE_CHANGED),
+        ("headers.x-version", Kind.MISSING),
+        ("$.a", Kind.VALUE_CHANGED),
+    }
+
+
+def test_status_only_routes_skip_the_body() -> None:
+    rules = rules_from_mapping({"compare": {"status_only": ["/api/things/{id}"]}}).for_route(
+        "/api/things/{id}"
+    )
+    assert compare(obs({"a": 1}), obs({"a": 2}), rules) == []
+    assert [d.path for d in compare(obs({"a": 1}), obs({"a": 1}, status=500), rules)] == ["status"]
+
+
+def test_json_versus_text_body_is_a_type_change() -> None:
+    p = obs({"a": 1})
+    c = obs(raw=b"<h1>Server Error</h1>", headers=(("content-type", "text/html"),))
+    diffs = compare(p, c, RULES)
+    assert ("$", Kind.TYPE_CHANGED) in {(d.path, d.kind) for d in diffs}
+
+
+def test_text_bodies_compared_after_normalisation() -> None:
+    html = (("content-type", "text/html"),)
+    a = obs(raw=b"<p>Hello   <b>Ann</b></p>", headers=html)
+    b = obs(raw=b"<p>Hello <b>Ann</b></p>\n", headers=html)
+    c = obs(raw=b"<p>Hello <b>Bob</b></p>", headers=html)
+    assert compare(a, b, RULES) == []
+    [d] = compare(a, c, RULES)
+    assert d.path == "$" and "Ann" in d.primary and "Bob" in d.candidate
+
+
+@pytest.mark.parametrize(
+    ("value", "name"),
+    [
+        (None, "null"),
+        (True, "boolean"),
+        (1, "number"),
+        (1.5, "number"),
+        ("s", "string"),
+        ([], "array"),
+        ({}, "object"),
+    ],
+)
+def test_type_names(value: Any, name: str) -> None:
+    assert type_name(value) == name

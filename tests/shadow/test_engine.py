@@ -1,0 +1,170 @@
+import threading
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from prometheus_client import CollectorRegistry, generate_latest
+
+from strangler_proxy.shadow.engine import ShadowEngine
+from strangler_proxy.shadow.records import Sample, TallyKey
+from strangler_proxy.shadow.rules import CompareRules, rules_from_mapping
+from strangler_proxy.shadow.store import ShadowStore, StoreError
+
+from .factories import exchange, obs
+
+RULES = rules_from_mapping({"ignore": ["$.id"]}).default
+
+
+def rules_for(service: str, route: str) -> CompareRules:
+    return RULES
+
+
+class StubStore:
+    """A store whose writes can be held or made to fail."""
+
+    def __init__(self) -> None:
+        self.release = threading.Event()
+        self.release.set()
+        self.fail_next = 0
+        self.writes: list[tuple[dict[TallyKey, int], list[Sample]]] = []
+
+    def write(self, tallies: Mapping[TallyKey, int], samples: Sequence[Sample] = ()) -> None:
+        self.release.wait(10)
+        if self.fail_next:
+            self.fail_next -= 1
+            raise StoreError("shadow store stub: cannot write comparisons: disk full")
+        self.writes.append((dict(tallies), list(samples)))
+
+    def sample_counts(self) -> dict[Any, int]:
+        return {}
+
+    def prune(self, **kwargs: Any) -> dict[str, int]:
+        return {}
+
+    def close(self) -> None:
+        return None
+
+    def total(self) -> int:
+        return sum(n for t, _ in self.writes for k, n in t.items() if k.source == "candidate")
+
+
+def make(store: Any, **kwargs: Any) -> ShadowEngine:
+    kwargs.setdefault("flush_interval_s", 0.02)
+    return ShadowEngine(store, rules_for, **kwargs)
+
+
+def pair(i: int = 0, **kw: Any) -> Any:
+    kw.setdefault("ts", time.time())
+    return exchange(obs({"id": 1, "a": 1}), obs({"id": 2, "a": i}), request_id=f"r{i}", **kw)
+
+
+def test_full_queue_drops_and_counts_without_blocking() -> None:
+    store = StubStore()
+    store.release.clear()  # the store hangs: the worker is stuck in write()
+    engine = make(store, queue_size=5, batch_size=1)
+    try:
+        started = time.perf_counter()
+        for i in range(200):
+            engine.submit(pair(i))
+        elapsed = time.perf_counter() - started
+        stats = engine.stats()
+        assert elapsed < 0.5  # 200 submits while the store is stuck
+        assert stats.drops >= 200 - 5 - 2  # queue of 5, at most a batch in flight
+        assert stats.queue_depth == 5
+    finally:
+        store.release.set()
+        engine.close()
+
+
+def test_engine_compares_off_thread_and_writes_batches(tmp_path: Path) -> None:
+    store = ShadowStore(f"sqlite:///{tmp_path}/shadow.db")
+    engine = make(store, max_samples=3)
+    for i in range(10):
+        engine.submit(pair(i, headers=(("cookie", "sessionid=secret"),)))
+    assert engine.flush()
+    stats = engine.stats()
+    assert (stats.comparisons, stats.mismatches, stats.drops) == (10, 9, 0)
+    engine.close()
+    reopened = ShadowStore(f"sqlite:///{tmp_path}/shadow.db")
+    counts = {(t.key.outcome, t.key.signature): t.count for t in reopened.tallies("svc")}
+    assert counts == {("mismatched", ("value_changed $.a",)): 9, ("ignored", ()): 1}
+    samples = reopened.samples("svc", limit=100)
+    per_field: dict[str, int] = {}
+    for s in samples:
+        per_field[s.field] = per_field.get(s.field, 0) + 1
+    assert per_field == {"value_changed $.a": 3, "value_changed $.id": 3}
+    req = samples[0].payload["request"]
+    assert req["headers"] == [["cookie", "[redacted]"]]
+    assert "secret" not in str([s.payload for s in samples])
+    assert samples[0].payload["candidate"]["body"]["text"].startswith("{")
+    reopened.close()
+
+
+def test_store_failure_keeps_tallies_and_retries() -> None:
+    store = StubStore()
+    store.fail_next = 2
+    engine = make(store)
+    for i in range(4):
+        engine.submit(pair(i))
+    assert engine.flush(5)
+    assert engine.stats().store_errors == 2
+    assert store.total() == 4
+    engine.close()
+
+
+def test_comparison_bug_is_counted_not_fatal() -> None:
+    store = StubStore()
+
+    def broken(service: str, route: str) -> CompareRules:
+        raise RuntimeError("boom")
+
+    engine = ShadowEngine(store, broken, flush_interval_s=0.02)  # type: ignore[arg-type]
+    engine.submit(pair())
+    assert engine.flush(5)
+    [(tallies, _)] = store.writes
+    [k] = tallies
+    assert (k.outcome, k.signature) == ("error", ("compare: RuntimeError",))
+    engine.submit(pair(1))
+    assert engine.flush(5) and engine.stats().comparisons == 2
+    engine.close()
+
+
+def test_close_drains_and_later_submits_are_dropped() -> None:
+    store = StubStore()
+    engine = make(store, start=False)
+    for i in range(3):
+        engine.submit(pair(i))
+    engine.close()
+    assert store.total() == 3
+    engine.submit(pair())
+    assert engine.stats().drops == 1
+
+
+def test_prometheus_collector() -> None:
+    registry = CollectorRegistry()
+    store = StubStore()
+    engine = make(store, registry=registry, queue_size=1, start=False)
+    engine.submit(pair())
+    engine.submit(pair())
+    engine.process([pair()])
+    text = generate_latest(registry).decode()
+    assert "strangler_shadow_drops_total 1.0" in text
+    assert 'strangler_shadow_comparisons_total{outcome="mismatched"} 1.0' in text
+    assert "strangler_shadow_queue_depth 1.0" in text
+    engine.close()
+
+
+def test_retention_prunes_old_comparisons(tmp_path: Path) -> None:
+    store = ShadowStore(f"sqlite:///{tmp_path}/shadow.db")
+    engine = make(store, retention_s=3600, prune_interval_s=0.0)
+    engine.submit(pair(1, ts=time.time() - 7200))
+    engine.submit(pair(2))
+    assert engine.flush()
+    time.sleep(0.1)  # a later batch runs the prune
+    engine.submit(pair(3))
+    assert engine.flush()
+    engine.close()
+    reopened = ShadowStore(f"sqlite:///{tmp_path}/shadow.db")
+    assert sum(t.count for t in reopened.tallies("svc")) == 2
+    reopened.close()
