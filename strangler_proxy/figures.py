@@ -306,7 +306,7 @@ def collect(
         values["stage_age_s"] = max(0.0, now - stage_since)
 
     counters: ServiceCounters | None = None
-    window = "unknown"
+    window = "unavailable"
     proxy_reason = sources.why.get("proxy", "no proxy URL configured (--proxy)")
     if proxy_counters is None and sources.proxy is not None:
         try:
