@@ -1,1 +1,5 @@
-"""Benchmarks: ``python -m bench <name>`` runs ``bench/<name>.py:main``."""
+"""Benchmarks: ``python -m bench <name> [args]`` runs ``bench/<name>.py``'s ``main(argv)``.
+
+Each prints one JSON object: its measurements, the named reference measured in the same
+run, and their ratios.
+"""
