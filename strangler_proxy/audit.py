@@ -256,9 +256,9 @@ def record_reload_changes(
 ) -> list[Entry]:
     """Append a ``plan-edit`` entry for each stage change between two plans.
 
-    Called by the proxy after it swapped in a reloaded plan. Changes the CLI already
-    recorded for this plan hash are skipped, so a ``strangle promote`` is recorded
-    once however many proxies reload it. Returns the entries written. Blocking (file
+    Called by the proxy after it swapped in a reloaded plan. A change already recorded
+    as the service's latest entry with this plan hash is skipped, so a ``strangle
+    promote`` is recorded once however many proxies reload it. Returns the entries written. Blocking (file
     lock + fsync): call it from a worker thread in async code.
     """
     changes = stage_changes(rungs_of(old_plan), rungs_of(new_plan))
@@ -267,7 +267,7 @@ def record_reload_changes(
     history = History(history_path(plan_path, plan_data))
     with history.locked() as handle:
         recorded, _ = history.read(handle=handle)
-        known = {(e.service, e.to, e.plan_hash) for e in recorded}
+        latest = {e.service: (e.to, e.plan_hash) for e in recorded}
         entries = [
             Entry(
                 service=name,
@@ -279,7 +279,7 @@ def record_reload_changes(
                 reason="plan file edited; change noticed by the proxy on reload",
             )
             for name, before, after in changes
-            if (name, after, plan_hash) not in known
+            if latest.get(name) != (after, plan_hash)
         ]
         history.append(entries, handle)
     return entries
