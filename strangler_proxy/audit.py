@@ -258,8 +258,8 @@ def record_reload_changes(
 
     Called by the proxy after it swapped in a reloaded plan. A change already recorded
     as the service's latest entry with this plan hash is skipped, so a ``strangle
-    promote`` is recorded once however many proxies reload it. Returns the entries written. Blocking (file
-    lock + fsync): call it from a worker thread in async code.
+    promote`` is recorded once however many proxies reload it. Returns the entries
+    written. Blocking (file lock + fsync): call it from a worker thread in async code.
     """
     changes = stage_changes(rungs_of(old_plan), rungs_of(new_plan))
     if not changes:
