@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import difflib
 import itertools
+import json
 import math
 import re
 from collections.abc import Callable, Mapping
@@ -47,6 +48,7 @@ _PARAM = re.compile(r"^\{([A-Za-z_][A-Za-z0-9_]*)(:path)?\}$")
 _METHOD = re.compile(r"^[A-Za-z]{1,20}$")
 _HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
 _COOKIE_NAME = _HEADER_NAME
+_PLAIN_KEY = re.compile(r"^[A-Za-z0-9_$-]+$")
 _ABSENT: Any = object()
 
 
@@ -230,7 +232,7 @@ class _Ctx:
     def required(self, m: Mapping[str, Any], key: str, path: Path) -> bool:
         if key in m:
             return True
-        self.error(path, f"missing required key {key!r}")
+        self.error((*path, key), "required key is missing")
         return False
 
 
@@ -706,6 +708,8 @@ def _dotted(path: Path) -> str:
     for part in path:
         if isinstance(part, int):
             out += f"[{part}]"
+        elif not _PLAIN_KEY.match(part):
+            out += f"[{json.dumps(part)}]"
         else:
             out += f".{part}" if out else part
     return out
