@@ -27,6 +27,9 @@ from cdc.sinks.mapping import TRANSFORMS, SinkMapping, TableMapping
 from cdc.sinks.position import Position, PositionError, position_of
 
 Key = tuple[Any, ...]
+# Debezium's stand-in for an unchanged TOASTed column (text, and bytes after base64
+# decoding): the column is left out of the write, so the stored value stays.
+UNAVAILABLE = frozenset({"__debezium_unavailable_value", b"__debezium_unavailable_value"})
 
 
 class PoisonEvent(ValueError):
@@ -64,6 +67,7 @@ class Truncate:
 @dataclass(frozen=True, slots=True)
 class Skip:
     reason: str
+    source_ts_ms: int | None = None  # heartbeats: how recent the source is
 
 
 PlannedWrite = Upsert | Delete | Truncate
@@ -103,7 +107,7 @@ def _map_row(
     out: dict[str, Any] = {}
     kinds = mapping.columns
     for column, value in decoded.items():
-        if column in mapping.ignore:
+        if column in mapping.ignore or (isinstance(value, str | bytes) and value in UNAVAILABLE):
             continue
         target = mapping.target_column(column)
         if kinds is not None and target not in kinds:
@@ -150,7 +154,8 @@ def plan_event(
         if "status" in payload and "event_count" in payload:
             return Skip("transaction marker")
         if set(payload) <= {"ts_ms"}:
-            return Skip("heartbeat")
+            ts = payload.get("ts_ms")
+            return Skip("heartbeat", ts if isinstance(ts, int) else None)
         raise PoisonEvent("undecodable", "event has no 'op'")
     op = payload["op"]
     if op == "m":
