@@ -98,7 +98,6 @@ def admin_app(
             Route(PREFIX + "ready", readiness),
             Route(PREFIX + "status", status_view),
             Route(PREFIX + "metrics", metrics_view),
-            Route("/metrics", metrics_view),
             Route(PREFIX + "{rest:path}", not_found),
         ]
     )

@@ -1,7 +1,7 @@
 """The proxy as an ASGI application.
 
-A raw ASGI callable: requests under ``/_strangler/`` (and ``/metrics``) go to the admin
-Starlette app; everything else goes to :class:`~strangler_proxy.forwarding.handler.Handler`
+A raw ASGI callable: requests under ``/_strangler/`` go to the admin Starlette app
+(Prometheus metrics at ``/_strangler/metrics`` — ``/metrics`` belongs to the monolith); everything else goes to :class:`~strangler_proxy.forwarding.handler.Handler`
 without Starlette routing on the hot path. Lifespan starts the plan watcher, the shadow
 mirror workers and the access-log flusher.
 """
@@ -119,7 +119,7 @@ class ProxyApp:
         kind = scope["type"]
         if kind == "http":
             path: str = scope["path"]
-            if path.startswith(PREFIX) or path == "/metrics":
+            if path.startswith(PREFIX):
                 await self.admin(scope, receive, send)
             else:
                 await self.handler(scope, receive, send)

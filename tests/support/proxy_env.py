@@ -72,7 +72,7 @@ class ProxyEnv:
 
     def metric(self, name: str, **labels: str) -> float:
         """Sum of samples of ``name`` whose labels include ``labels``."""
-        _, _, text = self.request("GET", "/metrics")
+        _, _, text = self.request("GET", "/_strangler/metrics")
         total = 0.0
         for line in text.decode().splitlines():
             m = re.match(r"^([a-zA-Z_:]+)(\{.*\})? (\S+)$", line)

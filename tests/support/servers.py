@@ -8,11 +8,13 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -24,12 +26,15 @@ def free_port() -> int:
 
 
 def wait_for_port(
-    port: int, proc: subprocess.Popen[bytes] | None = None, timeout: float = 20
+    port: int,
+    proc: subprocess.Popen[bytes] | None = None,
+    timeout: float = 20,
+    log: Server | None = None,
 ) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc is not None and proc.poll() is not None:
-            out = proc.stdout.read().decode(errors="replace") if proc.stdout else ""
+            out = log.output() if log is not None else ""
             raise RuntimeError(f"server exited with {proc.returncode} before listening:\n{out}")
         try:
             with socket.create_connection(("127.0.0.1", port), timeout=0.2):
@@ -43,16 +48,18 @@ def wait_for_port(
 class Server:
     port: int
     proc: subprocess.Popen[bytes]
+    log: IO[bytes] | None = None
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
     def output(self) -> str:
-        """Everything the server printed (only after :meth:`stop`)."""
-        return self._output
-
-    _output: str = ""
+        """Everything the server printed so far (stdout and stderr)."""
+        if self.log is None:
+            return ""
+        self.log.flush()
+        return Path(self.log.name).read_text(errors="replace")
 
     def stop(self) -> None:
         if self.proc.poll() is None:
@@ -62,23 +69,22 @@ class Server:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
-        if self.proc.stdout is not None:
-            self._output = self.proc.stdout.read().decode(errors="replace")
-            self.proc.stdout.close()
 
 
 def start_process(argv: Sequence[str], port: int, env: Mapping[str, str] | None = None) -> Server:
     full_env = {**os.environ, "PYTHONPATH": str(ROOT), **(env or {})}
-    proc = subprocess.Popen(
-        list(argv), cwd=ROOT, env=full_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
-    )
+    # a file, not a pipe: nobody reads a pipe during the test and a full one would
+    # block the server's event loop on its next log line
+    log = tempfile.NamedTemporaryFile(prefix=f"server-{port}-", suffix=".log")  # noqa: SIM115
+    proc = subprocess.Popen(list(argv), cwd=ROOT, env=full_env, stdout=log, stderr=log)
+    server = Server(port, proc, log)
     try:
-        wait_for_port(port, proc)
+        wait_for_port(port, proc, log=server)
     except BaseException:
         proc.kill()
         proc.wait()
         raise
-    return Server(port, proc)
+    return server
 
 
 def start_uvicorn(
