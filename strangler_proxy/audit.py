@@ -13,18 +13,22 @@ CLI's entry (same plan hash) and does not record the change a second time.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import fcntl
 import getpass
 import json
+import logging
 import os
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any, Protocol
 
 from strangler_proxy.gates import Rung
+from strangler_proxy.plan.io import LoadedPlan
 
 __all__ = [
     "HISTORY_ENV",
@@ -33,9 +37,12 @@ __all__ = [
     "current_actor",
     "history_path",
     "record_reload_changes",
+    "reload_recorder",
     "rungs_of",
     "stage_changes",
 ]
+
+log = logging.getLogger("strangler.audit")
 
 HISTORY_ENV = "STRANGLE_HISTORY"
 DEFAULT_HISTORY = Path("var") / "history.jsonl"
@@ -283,3 +290,43 @@ def record_reload_changes(
         ]
         history.append(entries, handle)
     return entries
+
+
+def reload_recorder() -> Callable[[LoadedPlan, LoadedPlan], None]:
+    """An ``on_reload(old, new)`` callback for the proxy's PlanWatcher.
+
+    Records hand edits via :func:`record_reload_changes` on one background thread (in
+    order, off the event loop). A history that cannot be written is logged, never
+    allowed to disturb the reload.
+    """
+    executor: ThreadPoolExecutor | None = None
+
+    def work(old: LoadedPlan, new: LoadedPlan) -> None:
+        try:
+            written = record_reload_changes(
+                old.plan, new.plan, plan_path=new.path, plan_hash=new.sha256
+            )
+        except OSError as exc:
+            log.warning(
+                "could not record plan change in the history",
+                extra={"error": str(exc), "plan_sha256": new.sha256},
+            )
+            return
+        for entry in written:
+            log.info(
+                "stage change recorded",
+                extra={"service": entry.service, "to": str(entry.to), "actor": entry.actor},
+            )
+
+    def on_reload(old: LoadedPlan, new: LoadedPlan) -> None:
+        nonlocal executor
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            work(old, new)
+            return
+        if executor is None:
+            executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="audit")
+        executor.submit(work, old, new)
+
+    return on_reload

@@ -158,3 +158,64 @@ def test_current_actor_prefers_explicit_env(monkeypatch: pytest.MonkeyPatch) -> 
     monkeypatch.delenv("STRANGLE_ACTOR")
     monkeypatch.setenv("USER", "alice")
     assert current_actor() == "alice"
+
+
+RELOAD_PLAN = """\
+version: 1
+monolith: {url: "http://127.0.0.1:9"}
+services:
+  orders:
+    url: http://127.0.0.1:10
+    routes: [{path: /api/orders, methods: [GET]}]
+    stage: service
+"""
+
+
+def test_plan_watcher_records_hand_edits_through_reload_recorder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from strangler_proxy.audit import reload_recorder
+    from strangler_proxy.plan.watch import PlanWatcher
+
+    monkeypatch.delenv(HISTORY_ENV, raising=False)
+    plan = tmp_path / "migration_plan.yaml"
+    plan.write_text(RELOAD_PLAN)
+    watcher = PlanWatcher(plan, on_reload=reload_recorder())
+    plan.write_text(RELOAD_PLAN.replace("stage: service", "stage: monolith"))
+    while watcher.poll() == "pending":
+        pass
+    entries, _ = History(tmp_path / "var" / "history.jsonl").read()
+    assert [(e.service, str(e.from_), str(e.to), e.action, e.actor) for e in entries] == [
+        ("orders", "service", "monolith", "rollback", "plan-edit")
+    ]
+    assert entries[0].plan_hash == watcher.current.sha256
+
+
+def test_reload_recorder_runs_off_the_event_loop(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import asyncio
+
+    from strangler_proxy.audit import reload_recorder
+    from strangler_proxy.plan.io import load_plan
+
+    monkeypatch.delenv(HISTORY_ENV, raising=False)
+    plan = tmp_path / "migration_plan.yaml"
+    plan.write_text(RELOAD_PLAN)
+    old = load_plan(plan)
+    plan.write_text(RELOAD_PLAN.replace("stage: service", "stage: shadow"))
+    new = load_plan(plan)
+    history = History(tmp_path / "var" / "history.jsonl")
+    record = reload_recorder()
+
+    async def main() -> list[Entry]:
+        record(old, new)
+        for _ in range(200):
+            entries, _ = history.read()
+            if entries:
+                return entries
+            await asyncio.sleep(0.01)
+        return []
+
+    entries = asyncio.run(main())
+    assert [(e.from_, e.to) for e in entries] == [(Rung("service"), Rung("shadow"))]
