@@ -1,8 +1,9 @@
 """The proxy as an ASGI application.
 
 A raw ASGI callable: requests under ``/_strangler/`` go to the admin Starlette app
-(Prometheus metrics at ``/_strangler/metrics`` — ``/metrics`` belongs to the monolith); everything else goes to :class:`~strangler_proxy.forwarding.handler.Handler`
-without Starlette routing on the hot path. Lifespan starts the plan watcher, the shadow
+(Prometheus metrics at ``/_strangler/metrics`` — ``/metrics`` belongs to the monolith);
+everything else goes to :class:`~strangler_proxy.forwarding.handler.Handler` without
+Starlette routing on the hot path. Lifespan starts the plan watcher, the shadow
 mirror workers and the access-log flusher.
 """
 

@@ -48,7 +48,7 @@ def test_status_requires_the_bearer_token(env: ProxyEnv) -> None:
 
 
 def test_reserved_prefix_is_never_forwarded(env: ProxyEnv) -> None:
-    status, headers, body = env.request("GET", "/_strangler/anything")
+    status, headers, _body = env.request("GET", "/_strangler/anything")
     assert status == 404 and "x-upstream" not in {k.lower() for k, _ in headers}
 
 

@@ -69,7 +69,7 @@ def test_anonymous_client_gets_a_cohort_cookie_and_stays(env: ProxyEnv) -> None:
     cookie = cookies[0].split(";")[0]
     sides = set()
     for _ in range(5):
-        s, h, _ = env.request("GET", "/api/me", headers={"Cookie": cookie})
+        _s, h, _ = env.request("GET", "/api/me", headers={"Cookie": cookie})
         assert not [v for k, v in h if k.lower() == "set-cookie"]
         sides.add(dict((k.lower(), v) for k, v in h)["x-upstream"])
     assert len(sides) == 1
