@@ -19,6 +19,7 @@ from typing import Any, Protocol
 from starlette.types import Receive, Scope, Send
 
 from strangler_proxy.admin import PREFIX, admin_app, plan_summary
+from strangler_proxy.audit import reload_recorder
 from strangler_proxy.forwarding.accesslog import AccessLog
 from strangler_proxy.forwarding.handler import Handler
 from strangler_proxy.forwarding.mirror import Mirror
@@ -216,9 +217,11 @@ def create_app(
     """The proxy serving ``plan_path``, reloading it when the file changes (raises
     PlanError if the initial plan is invalid)."""
     metrics = ProxyMetrics()
+    record_stage_changes = reload_recorder()
 
     def reloaded(old: LoadedPlan, new: LoadedPlan) -> None:
         metrics.reloads["ok"] += 1
+        record_stage_changes(old, new)  # hand edits of stages go to the audit history
 
     def rejected(error: PlanError) -> None:
         metrics.reloads["rejected"] += 1
