@@ -1,0 +1,421 @@
+"""The long-running PostgreSQL → Kafka capture process.
+
+``PgCapture(config).run()``: check Kafka, sync the publication, snapshot if the
+snapshot mode and offsets say so, then stream the slot. Every record of a transaction
+is produced asynchronously; the slot is acknowledged with the transaction's commit end
+LSN only after Kafka confirmed all of them (:class:`~cdc.delivery.AckTracker`). A crash
+at any point therefore resumes at the first unacknowledged transaction: nothing is
+lost, and the only duplicates are re-sent transactions with their original positions.
+
+Idle databases: a heartbeat record goes to ``__debezium-heartbeat.<prefix>`` every
+``heartbeat_interval_s`` and, with nothing in flight, the slot is moved to the server's
+WAL end so it does not retain WAL. ``stop()`` (SIGTERM in ``strangle cdc run``) drains
+Kafka, acknowledges what was confirmed and exits.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import threading
+import time
+from collections import deque
+from pathlib import Path
+from typing import Any
+
+from cdc.config import CdcConfig
+from cdc.converter import JsonConverter
+from cdc.delivery import AckTracker, Txn
+from cdc.embedded_broker import EmbeddedBroker
+from cdc.errors import CdcError
+from cdc.events import Change, Connector
+from cdc.kafka import Producer
+from cdc.observability import Metrics, StatusServer
+from cdc.offsets import OffsetStore, open_store
+from cdc.positions import format_lsn
+from cdc.publisher import Publisher
+from cdc.sources.postgres import catalog
+from cdc.sources.postgres.capture import ChangeAssembler, TableFacts
+from cdc.sources.postgres.decode import Begin, Commit, decode
+from cdc.sources.postgres.publication import sync_publication
+from cdc.sources.postgres.snapshot import Progress, read_snapshot, startup_plan
+from cdc.sources.postgres.stream import ReplicationStream
+
+__all__ = ["PgCapture"]
+
+log = logging.getLogger("cdc.runner")
+
+SERVICE_EVERY = 512  # messages between Kafka polls / acks while busy
+LAG_QUERY_EVERY_S = 5.0
+STATUS_EVERY_S = 2.0
+OFFSET_EVERY_S = 5.0
+
+
+class PgCapture:
+    """``PgCapture(config).run()`` — blocks until :meth:`stop` or an error."""
+
+    def __init__(
+        self,
+        config: CdcConfig,
+        *,
+        offsets: OffsetStore | None = None,
+        metrics: Metrics | None = None,
+        serve_http: bool = True,
+    ) -> None:
+        self.config = config
+        self.metrics = metrics or Metrics()
+        self.offsets = offsets or open_store(config.offsets, default_dir=config.state_dir)
+        self.serve_http = serve_http
+        self.http_port: int | None = None
+        self._stop = threading.Event()
+        self._state = "starting"
+        self._broker: EmbeddedBroker | None = None
+        self._producer: Producer | None = None
+        self._catalog: Any = None
+        self._stream: ReplicationStream | None = None
+        self._tracker: AckTracker[int] = AckTracker()
+        self._unacked_commits: deque[tuple[int, int]] = deque()
+        self._last_event: dict[str, Any] | None = None
+        self._last_loop = time.monotonic()
+        self._rate: deque[tuple[float, int]] = deque(maxlen=30)
+        self._snapshot: dict[str, Any] | None = None
+        self._lag_bytes: int | None = None
+        self._acked_commit_ts_us: int | None = None
+        self._publisher: Publisher | None = None
+        self._error: str | None = None
+        self._delivered_seen = 0
+        self._last_lag_query = 0.0
+        self._next_heartbeat = 0.0
+        self._next_periodic = 0.0
+
+    # -- lifecycle -------------------------------------------------------------------
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def run(self) -> None:
+        server = None
+        try:
+            if self.serve_http:
+                server = StatusServer(
+                    self.config.http_host,
+                    self.config.http_port,
+                    self.metrics,
+                    self.status,
+                    self.healthy,
+                )
+                self.http_port = server.start()
+            self._run()
+        except CdcError as exc:
+            self._error = str(exc)
+            self._state = "failed"
+            raise
+        finally:
+            self._close()
+            if self._state != "failed":
+                self._state = "stopped"
+            self._write_status()
+            if server is not None:
+                server.stop()
+
+    def _close(self) -> None:
+        self.metrics.streaming.set(0)
+        if self._stream is not None:
+            self._stream.close()
+        if self._catalog is not None:
+            self._catalog.close()
+        if self._broker is not None:
+            self._broker.stop()
+
+    def _bootstrap(self) -> str:
+        if not self.config.embedded_kafka:
+            return self.config.bootstrap_servers
+        self._broker = EmbeddedBroker()
+        self._broker.start()
+        log.info(
+            "embedded Kafka broker started", extra={"bootstrap": self._broker.bootstrap_servers}
+        )
+        return self._broker.bootstrap_servers
+
+    def _run(self) -> None:
+        cfg = self.config
+        producer = Producer(
+            self._bootstrap(),
+            message_timeout_s=cfg.message_timeout_s,
+            config=cfg.producer,
+            topic_partitions=cfg.topic_partitions,
+        )
+        producer.check()
+        self._producer = producer
+        self._catalog = catalog.connect(cfg.database_url)
+        dbname = self._catalog.get_dsn_parameters().get("dbname", "")
+        self._publisher = Publisher(
+            producer,
+            Connector("postgresql", name=cfg.topic_prefix, db=dbname),
+            JsonConverter(schemas_enable=cfg.schemas_enable),
+            tombstones=cfg.tombstones_on_delete,
+        )
+        sync_publication(self._catalog, cfg.publication, cfg.tables)
+        offset = self.offsets.load(cfg.offset_name)
+        slot = catalog.slot_info(self._catalog, cfg.slot)
+        plan = startup_plan(cfg.snapshot_mode, offset, slot is not None)
+        log.info(
+            "starting capture",
+            extra={"slot": cfg.slot, "plan": plan.reason, "tables": list(cfg.tables)},
+        )
+        if plan.drop_slot:
+            catalog.drop_slot(self._catalog, cfg.slot)
+        self._stream = ReplicationStream(
+            cfg.database_url, slot=cfg.slot, publication=cfg.publication
+        )
+        if plan.create_slot:
+            consistent, snapshot_name = self._stream.create_slot(export_snapshot=plan.snapshot)
+            if plan.snapshot:
+                self._run_snapshot(snapshot_name, consistent)
+            self.offsets.save(
+                cfg.offset_name,
+                {
+                    "slot": cfg.slot,
+                    "snapshot_completed": True,
+                    "lsn": consistent,
+                    "snapshot_mode": cfg.snapshot_mode,
+                },
+            )
+        if self._stop.is_set():
+            return
+        self._stream.start()
+        self._state = "streaming"
+        self.metrics.streaming.set(1)
+        log.info("streaming", extra={"slot": cfg.slot, "publication": cfg.publication})
+        self._stream_loop()
+
+    # -- snapshot --------------------------------------------------------------------
+
+    def _run_snapshot(self, snapshot_name: str | None, consistent: int) -> None:
+        assert self._publisher is not None and self._producer is not None
+        self._state = "snapshot"
+        publisher, producer, metrics = self._publisher, self._producer, self.metrics
+        conn = catalog.connect(self.config.database_url)
+        emitted = 0
+
+        def emit(change: Change) -> None:
+            nonlocal emitted
+            publisher.publish(change)
+            emitted += 1
+            if emitted % SERVICE_EVERY == 0:
+                producer.poll(0)
+                self._last_loop = time.monotonic()
+
+        def on_progress(p: Progress) -> None:
+            self._snapshot = {
+                "table": p.table,
+                "rows": p.rows,
+                "total_estimate": p.total,
+                "rows_per_s": p.rows_per_s,
+                "eta_s": p.eta_s,
+                "percent": p.percent,
+            }
+            metrics.snapshot_rate.set(p.rows_per_s)
+            metrics.snapshot_eta.set(p.eta_s or 0)
+            log.info("snapshot progress", extra=self._snapshot)
+            self._write_status()
+
+        try:
+            counts = read_snapshot(
+                conn,
+                self.config.tables,
+                snapshot_name=snapshot_name,
+                consistent_lsn=consistent,
+                emit=emit,
+                on_progress=on_progress,
+            )
+        finally:
+            conn.close()
+        for table, rows in counts.items():
+            metrics.snapshot_rows.labels(table).inc(rows)
+        producer.flush(self.config.message_timeout_s)
+        self._count_sent()
+        log.info("snapshot complete", extra={"rows": counts, "lsn": format_lsn(consistent)})
+
+    # -- streaming -------------------------------------------------------------------
+
+    def _facts(self, relid: int, schema: str, name: str) -> TableFacts:
+        return catalog.table_facts(self._catalog, relid, schema, name)
+
+    def _stream_loop(self) -> None:
+        assert self._stream is not None and self._publisher is not None
+        assert self._producer is not None
+        stream, publisher, tracker = self._stream, self._publisher, self._tracker
+        assembler = ChangeAssembler(self._facts, captured=frozenset(self.config.tables))
+        feed, publish = assembler.feed, publisher.publish
+        txn: Txn[int] | None = None
+        begin_ts = 0
+        received = 0
+        now = time.monotonic()
+        self._next_heartbeat = now + self.config.heartbeat_interval_s
+        self._next_periodic = now
+        while not self._stop.is_set():
+            got = stream.read()
+            if got is None:
+                self._service(idle=True)
+                stream.wait(0.05)
+                continue
+            payload, lsn = got
+            msg = decode(payload)
+            changes = feed(msg, lsn)
+            cls = msg.__class__
+            if cls is Begin:
+                txn = tracker.begin()
+                begin_ts = msg.commit_ts_us  # type: ignore[union-attr]
+            elif changes:
+                for change in changes:
+                    publish(change, txn)
+                self._last_event = {
+                    "table": changes[-1].table.qualified,
+                    "op": changes[-1].op.value,
+                    "lsn": lsn,
+                    "commit_ts_us": begin_ts,
+                }
+            elif cls is Commit and txn is not None:
+                assert isinstance(msg, Commit)
+                tracker.commit(txn, msg.end_lsn)
+                self._unacked_commits.append((msg.end_lsn, msg.commit_ts_us))
+                txn = None
+            received += 1
+            if received % SERVICE_EVERY == 0:
+                self._service(idle=False)
+        self._drain()
+
+    def _service(self, *, idle: bool) -> None:
+        """Serve Kafka callbacks, acknowledge what is confirmed, periodic chores."""
+        assert self._stream is not None and self._publisher is not None
+        assert self._producer is not None
+        self._producer.poll(0)
+        self._ack_ready()
+        now = time.monotonic()
+        self._last_loop = now
+        if idle:
+            if self._tracker.in_flight == 0:
+                self._stream.ack(self._stream.wal_end)
+            if now >= self._next_heartbeat:
+                self._publisher.heartbeat(self.metrics.heartbeats.inc)
+                self._next_heartbeat = now + self.config.heartbeat_interval_s
+        else:
+            self._next_heartbeat = now + self.config.heartbeat_interval_s
+        if now >= self._next_periodic:
+            self._next_periodic = now + STATUS_EVERY_S
+            self._periodic(now)
+
+    def _ack_ready(self) -> None:
+        assert self._stream is not None
+        lsn = self._tracker.ready()
+        if lsn is None:
+            return
+        self._stream.ack(lsn)
+        acked = 0
+        while self._unacked_commits and self._unacked_commits[0][0] <= lsn:
+            _, self._acked_commit_ts_us = self._unacked_commits.popleft()
+            acked += 1
+        self.metrics.transactions.inc(acked)
+        self.metrics.acked_lsn.set(lsn)
+
+    def _count_sent(self) -> None:
+        assert self._publisher is not None
+        for op, n in self._publisher.sent_by_op.items():
+            self.metrics.events.labels(op).inc(n)
+        self._publisher.sent_by_op.clear()
+
+    def _periodic(self, now: float) -> None:
+        assert self._publisher is not None and self._producer is not None
+        self._count_sent()
+        self._rate.append((now, self._publisher.delivered))
+        self.metrics.delivered.inc(self._publisher.delivered - self._delivered_seen)
+        self._delivered_seen = self._publisher.delivered
+        self.metrics.pending_records.set(len(self._producer))
+        now_us = time.time_ns() // 1000
+        oldest = self._unacked_commits[0][1] if self._unacked_commits else None
+        self.metrics.lag_seconds.set(max(0.0, (now_us - oldest) / 1e6) if oldest else 0.0)
+        if self._last_event:
+            self.metrics.behind_source_ms.set(
+                max(0, (now_us - self._last_event["commit_ts_us"]) // 1000)
+            )
+        if now - self._last_lag_query >= LAG_QUERY_EVERY_S:
+            self._last_lag_query = now
+            info = catalog.slot_info(self._catalog, self.config.slot)
+            self._lag_bytes = info.lag_bytes if info else None
+            self.metrics.lag_bytes.set(self._lag_bytes or 0)
+            self._save_offset()
+        self._write_status()
+
+    def _save_offset(self) -> None:
+        assert self._stream is not None
+        if self._stream.acked_lsn:
+            self.offsets.save(
+                self.config.offset_name,
+                {
+                    "slot": self.config.slot,
+                    "snapshot_completed": True,
+                    "lsn": self._stream.acked_lsn,
+                    "ts_usec": self._acked_commit_ts_us,
+                    "snapshot_mode": self.config.snapshot_mode,
+                },
+            )
+
+    def _drain(self) -> None:
+        """Graceful stop: wait for Kafka, acknowledge what it confirmed."""
+        assert self._producer is not None
+        log.info("stopping: draining Kafka deliveries")
+        try:
+            self._producer.flush(self.config.message_timeout_s)
+        finally:
+            self._ack_ready()
+            self._save_offset()
+        log.info(
+            "stopped",
+            extra={"acked_lsn": format_lsn(self._stream.acked_lsn) if self._stream else None},
+        )
+
+    # -- status ----------------------------------------------------------------------
+
+    def healthy(self) -> bool:
+        if self._state in ("failed", "stopped"):
+            return False
+        return time.monotonic() - self._last_loop < max(30.0, 3 * self.config.heartbeat_interval_s)
+
+    def events_per_second(self) -> float:
+        if len(self._rate) < 2:
+            return 0.0
+        (t0, n0), (t1, n1) = self._rate[0], self._rate[-1]
+        return round((n1 - n0) / (t1 - t0), 1) if t1 > t0 else 0.0
+
+    def status(self) -> dict[str, Any]:
+        acked = self._stream.acked_lsn if self._stream else 0
+        oldest = self._unacked_commits[0][1] if self._unacked_commits else None
+        return {
+            "state": self._state,
+            "error": self._error,
+            "pid": os.getpid(),
+            "slot": self.config.slot,
+            "publication": self.config.publication,
+            "tables": list(self.config.tables),
+            "acked_lsn": format_lsn(acked) if acked else None,
+            "lag_bytes": self._lag_bytes,
+            "lag_seconds": round(max(0.0, time.time() - oldest / 1e6), 3) if oldest else 0.0,
+            "last_event": self._last_event,
+            "events_delivered": self._publisher.delivered if self._publisher else 0,
+            "events_per_s": self.events_per_second(),
+            "snapshot": self._snapshot,
+            "http_port": self.http_port,
+            "updated_at": time.time(),
+        }
+
+    def _write_status(self) -> None:
+        path = Path(self.config.state_dir) / "status.json"
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_suffix(".tmp")
+            tmp.write_text(json.dumps(self.status(), default=str))
+            tmp.replace(path)
+        except OSError as exc:
+            log.warning("cannot write status file", extra={"path": str(path), "error": str(exc)})
