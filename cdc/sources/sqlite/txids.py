@@ -33,13 +33,21 @@ from contextlib import contextmanager
 
 from cdc.sources.sqlite.triggers import TXN
 
-__all__ = ["BUMP_SQL", "bump", "capture_transaction", "current", "is_write"]
+__all__ = ["BUMP_SQL", "bump", "capture_transaction", "current", "is_write", "returns_rows"]
 
 BUMP_SQL = f"UPDATE {TXN} SET txid = txid + 1 WHERE id = 1 RETURNING txid"
 
 _COMMENTS = re.compile(r"^\s*(?:(?:--[^\n]*\n)|(?:/\*.*?\*/)|\s)*", re.S)
 _WRITES = frozenset({"INSERT", "UPDATE", "DELETE", "REPLACE"})
 _WRITE_IN_CTE = re.compile(r"\b(INSERT|UPDATE|DELETE|REPLACE)\b", re.I)
+
+
+_RETURNING = re.compile(r"\bRETURNING\b", re.I)
+
+
+def returns_rows(sql: str) -> bool:
+    """Whether a write statement hands rows back (``INSERT ... RETURNING``)."""
+    return _RETURNING.search(sql) is not None
 
 
 def is_write(sql: str) -> bool:
@@ -57,12 +65,12 @@ def bump(conn: sqlite3.Connection) -> int | None:
     Must run inside the transaction, before its first write.
     """
     try:
-        row = conn.execute(BUMP_SQL).fetchone()
+        rows = conn.execute(BUMP_SQL).fetchall()  # run to completion: COMMIT must follow
     except sqlite3.OperationalError as exc:
         if f"no such table: {TXN}" in str(exc):
             return None
         raise
-    return int(row[0]) if row else None
+    return int(rows[0][0]) if rows else None
 
 
 def current(conn: sqlite3.Connection) -> int:
