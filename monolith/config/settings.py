@@ -42,6 +42,7 @@ INSTALLED_APPS = [
     "monolith.orders",
     "monolith.notifications",
     "monolith.storefront",
+    "monolith.capture",
 ]
 
 MIDDLEWARE = [
