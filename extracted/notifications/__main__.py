@@ -23,7 +23,11 @@ def main(argv: list[str] | None = None) -> int:
     sink.add_argument("--bootstrap-servers", required=True)
     sink.add_argument("--topic-prefix", default="shop")
     sink.add_argument("--schema", default="public")
-    sink.add_argument("--metrics-port", type=int, default=0)
+    sink.add_argument("--metrics-port", type=int, default=0,
+                      help="serve /healthz and /metrics on this port (0: off)")
+    sink.add_argument("--plan", default=None, help="take data.tables from this plan")
+    sink.add_argument("--batch-size", type=int, default=1000)
+    sink.add_argument("--no-migrate", action="store_true", help="do not migrate first")
     args = parser.parse_args(argv)
 
     jsonlog.configure("notifications")
@@ -47,9 +51,12 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     from extracted.notifications.sink import run_sink
 
+    if not args.no_migrate:
+        upgrade(settings.database_url)
     return run_sink(settings, bootstrap_servers=args.bootstrap_servers,
                     topic_prefix=args.topic_prefix, schema=args.schema,
-                    metrics_port=args.metrics_port)
+                    metrics_port=args.metrics_port, plan_path=args.plan,
+                    batch_size=args.batch_size)
 
 
 if __name__ == "__main__":

@@ -27,6 +27,8 @@ class Customer(Base):
     email: Mapped[str] = mapped_column(sa.String(254))
     name: Mapped[str] = mapped_column(sa.String(200))
     phone: Mapped[str] = mapped_column(sa.String(32), default="")
+    created_at: Mapped[dt.datetime | None] = mapped_column(sa.DateTime, nullable=True)
+    updated_at: Mapped[dt.datetime | None] = mapped_column(sa.DateTime, nullable=True)
 
 
 class Preference(Base):
@@ -72,10 +74,11 @@ class Notification(Base):
 
 OFFSETS, ROWS = sink_tables(Base.metadata)
 
-# The monolith tables this service's data comes from (plan: services.notifications.data).
+# The monolith tables this service's data comes from; the plan's
+# ``services.notifications.data.tables`` should list the same (short form: same columns).
 DEFAULT_TABLES = {
     "notifications_notification": "notification",
     "notifications_notificationpreference": "preference",
     "notifications_notificationtemplate": "template",
-    "accounts_customer": {"model": "customer", "ignore": ["created_at", "updated_at"]},
+    "accounts_customer": "customer",
 }

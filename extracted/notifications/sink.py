@@ -2,16 +2,23 @@
 
 from __future__ import annotations
 
+import logging
+import signal
+import threading
 from collections.abc import Mapping
 from typing import Any
 
 import sqlalchemy as sa
 
+from cdc.sinks.consumer import SinkConfig, SinkConsumer, serve_health
 from cdc.sinks.mapping import sink_mapping
 from cdc.sinks.sqlalchemy_applier import SqlAlchemyApplier
+from extracted.notifications.config import Settings
+from extracted.notifications.db import make_engine
 from extracted.notifications.models import DEFAULT_TABLES, Base
 
 SINK_NAME = "notifications"
+log = logging.getLogger("extracted.notifications.sink")
 
 
 def notifications_applier(engine: sa.Engine, tables: Mapping[str, Any] | None = None
@@ -19,3 +26,51 @@ def notifications_applier(engine: sa.Engine, tables: Mapping[str, Any] | None = 
     """The applier for the plan's ``data.tables`` (default: :data:`DEFAULT_TABLES`)."""
     return SqlAlchemyApplier(engine, sink_mapping(tables or DEFAULT_TABLES), Base.metadata,
                              sink=SINK_NAME)
+
+
+def topics_for(tables: Mapping[str, Any], prefix: str, schema: str = "public") -> tuple[str, ...]:
+    """``<prefix>.<schema>.<table>`` for every mapped table (``schema.table`` keys win)."""
+    out = []
+    for source in tables:
+        table_schema, _, table = source.rpartition(".")
+        out.append(f"{prefix}.{table_schema or schema}.{table}")
+    return tuple(out)
+
+
+def plan_tables(plan_path: str | None) -> Mapping[str, Any]:
+    if not plan_path:
+        return DEFAULT_TABLES
+    from strangler_proxy.plan.io import load_plan
+
+    service = load_plan(plan_path).plan.services.get(SINK_NAME)
+    if service is None or not service.data.tables:
+        return DEFAULT_TABLES
+    return dict(service.data.tables)
+
+
+def run_sink(settings: Settings, *, bootstrap_servers: str, topic_prefix: str, schema: str,
+             metrics_port: int = 0, plan_path: str | None = None, batch_size: int = 1000,
+             group_id: str = "notifications-sink") -> int:
+    tables = plan_tables(plan_path)
+    engine = make_engine(settings.database_url)
+    applier = notifications_applier(engine, tables)
+    config = SinkConfig(bootstrap_servers=bootstrap_servers, group_id=group_id,
+                        topics=topics_for(tables, topic_prefix, schema),
+                        heartbeat_topic=f"__debezium-heartbeat.{topic_prefix}",
+                        batch_size=batch_size)
+    sink = SinkConsumer(config, applier)
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
+    server = serve_health(sink, metrics_port) if metrics_port else None
+    log.info("sink started", extra={"topics": list(config.topics), "group": group_id})
+    try:
+        sink.run(stop)
+    finally:
+        if server is not None:
+            server.shutdown()
+            server.server_close()
+        sink.close()
+        engine.dispose()
+        log.info("sink stopped", extra=sink.stats.as_dict())
+    return 0
