@@ -28,7 +28,7 @@ from cdc.config import CdcConfig
 from cdc.converter import JsonConverter
 from cdc.delivery import AckTracker, Txn
 from cdc.embedded_broker import EmbeddedBroker
-from cdc.errors import CdcError
+from cdc.errors import CdcError, ConfigError
 from cdc.events import Change, Connector
 from cdc.kafka import Producer
 from cdc.observability import Metrics, StatusServer
@@ -419,3 +419,62 @@ class PgCapture:
             tmp.replace(path)
         except OSError as exc:
             log.warning("cannot write status file", extra={"path": str(path), "error": str(exc)})
+
+
+def snapshot_table(config: CdcConfig, table: str, *, on_progress: Any = None) -> int:
+    """Re-snapshot one captured table now, alongside a running capture.
+
+    Reads inside the snapshot of a temporary replication slot, so the rows carry that
+    slot's consistent point as their position: sinks order them correctly against the
+    streamed changes of the same rows. Returns the number of rows sent.
+    """
+    qualified = table if "." in table else f"public.{table}"
+    if qualified not in config.tables:
+        raise ConfigError(
+            f"{qualified} is not a captured table (captured: {', '.join(config.tables)})"
+        )
+    bootstrap = config.bootstrap_servers
+    if config.embedded_kafka:
+        raise ConfigError(
+            "kafka.bootstrap_servers is 'embedded': the broker lives inside `strangle cdc run`; "
+            "set KAFKA_BOOTSTRAP_SERVERS to its address to re-snapshot"
+        )
+    producer = Producer(
+        bootstrap,
+        message_timeout_s=config.message_timeout_s,
+        config=config.producer,
+        topic_partitions=config.topic_partitions,
+    )
+    producer.check()
+    conn = catalog.connect(config.database_url)
+    stream = ReplicationStream(
+        config.database_url,
+        slot=f"{config.slot}_snap_{os.getpid()}",
+        publication=config.publication,
+    )
+    try:
+        dbname = conn.get_dsn_parameters().get("dbname", "")
+        publisher = Publisher(
+            producer,
+            Connector("postgresql", name=config.topic_prefix, db=dbname),
+            JsonConverter(schemas_enable=config.schemas_enable),
+            tombstones=config.tombstones_on_delete,
+        )
+        consistent, name = stream.create_slot(export_snapshot=True, temporary=True)
+        reader = catalog.connect(config.database_url)
+        try:
+            counts = read_snapshot(
+                reader,
+                [qualified],
+                snapshot_name=name,
+                consistent_lsn=consistent,
+                emit=publisher.publish,
+                on_progress=on_progress,
+            )
+        finally:
+            reader.close()
+        producer.flush(config.message_timeout_s)
+    finally:
+        stream.close()
+        conn.close()
+    return counts[qualified]

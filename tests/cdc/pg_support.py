@@ -125,3 +125,23 @@ def values(records: list[Any]) -> list[Any]:
 
 def loads(raw: bytes | None) -> Any:
     return None if raw is None else orjson.loads(raw)
+
+
+def reconstruct(records: list[Any]) -> dict[Any, dict[str, Any]]:
+    """Apply change events in topic order to an empty table: what a sink would hold."""
+    table: dict[Any, dict[str, Any]] = {}
+    for key, value, _ in records:
+        if value is None:
+            continue
+        op = value["op"]
+        if op == "t":
+            table.clear()
+        elif op == "d":
+            table.pop(_key(key), None)
+        else:
+            table[_key(key)] = value["after"]
+    return table
+
+
+def _key(key: dict[str, Any]) -> Any:
+    return next(iter(key.values())) if len(key) == 1 else tuple(key.values())

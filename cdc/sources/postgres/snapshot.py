@@ -142,7 +142,7 @@ def read_snapshot(
     *,
     snapshot_name: str | None,
     consistent_lsn: int,
-    emit: Callable[[Change], None],
+    emit: Callable[[Change], object],
     on_progress: Callable[[Progress], None] | None = None,
     progress_every_s: float = 2.0,
     batch: int = 5000,
