@@ -2,9 +2,10 @@
 
 Per endpoint: samples, raw and noise-adjusted mismatch rates, every differing field
 with its counts and status — ``flagged`` (differs beyond what the monolith does to
-itself), ``noise`` (the monolith varies there too) or ``ignored`` (a plan rule) — and
-a verdict against the service's gates. A result counts as a noise-adjusted mismatch
-only when it carried at least one flagged field.
+itself), ``noise`` (the monolith varies there too), ``ignored`` (a plan rule) or
+``pending`` (too few noise samples yet to tell flagged from noise) — and a verdict
+against the service's gates. A result counts as a noise-adjusted mismatch when it
+carried at least one flagged or pending field (pending errs on the side of the gate).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ if TYPE_CHECKING:
     from strangler_proxy.shadow.rules import ServiceRules
     from strangler_proxy.shadow.store import ShadowStore
 
-FLAGGED, NOISY, IGNORED = "flagged", "noise", "ignored"
+FLAGGED, NOISY, IGNORED, PENDING = "flagged", "noise", "ignored", "pending"
 PASS, FAIL, INSUFFICIENT = "pass", "fail", "insufficient"
 _COMPARED = frozenset(
     {Outcome.MATCHED.value, Outcome.MISMATCHED.value, Outcome.IGNORED.value, Outcome.LAG.value}
@@ -51,7 +52,7 @@ class Gates:
 @dataclass(frozen=True, slots=True)
 class FieldStat:
     key: str  # "<kind> <path>"
-    status: str  # FLAGGED, NOISY or IGNORED
+    status: str  # FLAGGED, NOISY, IGNORED or PENDING
     raw: int  # results where the candidate differed here
     raw_rate: float
     noise: int  # primary-vs-secondary differences here
@@ -110,6 +111,10 @@ class EndpointReport:
     def ignored_paths(self) -> tuple[str, ...]:
         return self.paths(IGNORED)
 
+    @property
+    def pending_paths(self) -> tuple[str, ...]:
+        return self.paths(PENDING)
+
 
 @dataclass(frozen=True, slots=True)
 class TimePoint:
@@ -161,7 +166,11 @@ class Report:
 
     @property
     def verdict(self) -> str:
-        return _verdict(self.samples, self.mismatch_rate, self.error_rate, self.gates)
+        verdicts = {e.verdict for e in self.endpoints}
+        if FAIL in verdicts:
+            return FAIL
+        judged = not any(e.pending_paths for e in self.endpoints)
+        return _verdict(self.samples, self.mismatch_rate, self.error_rate, self.gates, judged)
 
 
 @dataclass(frozen=True, slots=True)
@@ -177,10 +186,12 @@ class ServiceFigures:
     flagged: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # endpoint -> paths
 
 
-def _verdict(samples: int, mismatch_rate: float, error_rate: float, gates: Gates) -> str:
-    if mismatch_rate > gates.max_mismatch_rate or error_rate > gates.max_error_rate:
+def _verdict(
+    samples: int, mismatch_rate: float, error_rate: float, gates: Gates, judged: bool = True
+) -> str:
+    if error_rate > gates.max_error_rate or (judged and mismatch_rate > gates.max_mismatch_rate):
         return FAIL
-    return PASS if samples >= gates.min_samples else INSUFFICIENT
+    return PASS if judged and samples >= gates.min_samples else INSUFFICIENT
 
 
 def build_report(
@@ -276,12 +287,14 @@ def _endpoint(
             ignored[key] += t.count
 
     compared = sum(outcomes[o] for o in _COMPARED)
+    judged = thresholds.judged(noise_samples, endpoint.method)
     cancelled = {
         key
         for key, count in raw.items()
         if is_noise(FieldRates(count, compared, noise[key], noise_samples), thresholds)
     }
     flagged_keys = set(raw) - cancelled
+    counted = flagged_keys if judged else set(raw)
 
     per_bucket: dict[int, list[int]] = defaultdict(lambda: [0, 0, 0])
     mismatched = 0
@@ -293,17 +306,18 @@ def _endpoint(
         acc[0] += t.count
         if k.outcome == Outcome.MISMATCHED.value:
             acc[1] += t.count
-            if any(key in flagged_keys for key in k.signature):
+            if any(key in counted for key in k.signature):
                 acc[2] += t.count
                 mismatched += t.count
 
     fields: list[FieldStat] = []
     for key in set(raw) | set(noise):
-        status = FLAGGED if key in flagged_keys else NOISY
+        pending = not judged and key in raw
+        status = PENDING if pending else FLAGGED if key in flagged_keys else NOISY
         fields.append(_stat(key, status, raw[key], compared, noise[key], noise_samples))
     for key, count in ignored.items():
         fields.append(_stat(key, IGNORED, count, compared, noise[key], noise_samples))
-    order = {FLAGGED: 0, NOISY: 1, IGNORED: 2}
+    order = {FLAGGED: 0, PENDING: 1, NOISY: 2, IGNORED: 3}
     fields.sort(key=lambda f: (order[f.status], -f.raw, -f.noise, f.key))
 
     samples = compared + outcomes[Outcome.ERROR.value]
@@ -321,7 +335,7 @@ def _endpoint(
         errors=errors,
         noise_samples=noise_samples,
         fields=tuple(fields),
-        verdict=_verdict(samples, rate, errors / samples if samples else 0.0, gates),
+        verdict=_verdict(samples, rate, errors / samples if samples else 0.0, gates, judged),
     )
     return report, {b: (v[0], v[1], v[2]) for b, v in per_bucket.items()}
 

@@ -11,7 +11,7 @@ Plan shape (service level; a route may carry its own ``ignore`` / ``compare``)::
       ignore: ["$.id", "$..created_at"]
       compare: {headers: [content-type], status_only: ["/api/ping"],
                 list_keys: {"$.results": id}, decimal_strings: true,
-                noise: {relative: 0.5, absolute: 2},
+                noise: {relative: 0.5, absolute: 2, min_samples: 10},
                 text: {collapse_whitespace: true, replace: ["\\\\d+ ms"]}}
 
 Route overrides add ``ignore`` patterns to the service's and replace ``compare`` keys
@@ -175,7 +175,7 @@ class ServiceRules:
 
 _SHADOW_KEYS = {"sample", "writes", "ignore", "noise_sample", "compare"}
 _COMPARE_KEYS = {"headers", "status_only", "list_keys", "decimal_strings", "noise", "text"}
-_NOISE_KEYS = {"relative", "absolute"}
+_NOISE_KEYS = {"relative", "absolute", "min_samples"}
 _TEXT_KEYS = {"collapse_whitespace", "strip_html_comments", "mask_csrf_tokens", "replace"}
 
 
@@ -201,11 +201,14 @@ def rules_from_mapping(
     ):
         raise ValueError("shadow.compare.status_only: expected a list of route paths")
     base_compare = {k: v for k, v in compare.items() if k != "status_only"}
-    default = _build("shadow.compare", ignore, base_compare, status_only=False)
+    # without second monolith answers there is nothing to wait for: judge at once
+    learns = _number("shadow.noise_sample", shadow.get("noise_sample", 0.0)) > 0
+    warmup = 10 if learns else 0
+    default = _build("shadow.compare", ignore, base_compare, False, warmup)
 
     per_route: dict[str, CompareRules] = {}
     for route in status_only_routes:
-        per_route[route] = _build("shadow.compare", ignore, base_compare, status_only=True)
+        per_route[route] = _build("shadow.compare", ignore, base_compare, True, warmup)
     for route, override in (routes or {}).items():
         where = f"routes[{route}].shadow"
         override = _or_empty(override)
@@ -219,12 +222,16 @@ def rules_from_mapping(
         if not isinstance(status_only, bool):
             raise ValueError(f"{where}.compare.status_only: expected true or false")
         merged = {**base_compare, **{k: v for k, v in route_compare.items() if k != "status_only"}}
-        per_route[route] = _build(f"{where}.compare", ignore + extra, merged, status_only)
+        per_route[route] = _build(f"{where}.compare", ignore + extra, merged, status_only, warmup)
     return ServiceRules(default, per_route)
 
 
 def _build(
-    where: str, ignore: list[JsonPath], compare: Mapping[str, Any], status_only: bool
+    where: str,
+    ignore: list[JsonPath],
+    compare: Mapping[str, Any],
+    status_only: bool,
+    warmup: int,
 ) -> CompareRules:
     headers = compare.get("headers", ["content-type"])
     if not isinstance(headers, list | tuple) or not all(isinstance(h, str) for h in headers):
@@ -242,10 +249,14 @@ def _build(
     noise_map = _or_empty(compare.get("noise"))
     _mapping(f"{where}.noise", noise_map)
     _known(f"{where}.noise", noise_map, _NOISE_KEYS)
+    min_samples = noise_map.get("min_samples", warmup)
+    if isinstance(min_samples, bool) or not isinstance(min_samples, int):
+        raise ValueError(f"{where}.noise.min_samples: expected a whole number")
     try:
         noise = NoiseThresholds(
             relative=_number(f"{where}.noise.relative", noise_map.get("relative", 0.5)),
             absolute=_number(f"{where}.noise.absolute", noise_map.get("absolute", 2.0)),
+            min_samples=min_samples,
         )
     except ValueError as exc:
         raise ValueError(f"{where}.noise: {exc}") from None

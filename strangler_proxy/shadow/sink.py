@@ -24,7 +24,7 @@ DEFAULT_RULES = CompareRules()
 def service_rules(service: ServicePlan) -> ServiceRules:
     """The compare rules a service's plan entry asks for (ValueError names a bad key)."""
     s = service.shadow
-    shadow = {"ignore": list(s.ignore), "compare": s.compare}
+    shadow = {"ignore": list(s.ignore), "compare": s.compare, "noise_sample": s.noise_sample}
     routes: dict[str, dict[str, Any]] = {}
     for route in service.routes:
         override: dict[str, Any] = {}

@@ -7,6 +7,7 @@ from strangler_proxy.shadow.noise import (
     flagged_fields,
     is_noise,
     noise_fields,
+    wilson_upper,
 )
 
 T = NoiseThresholds(relative=0.5, absolute=2.0)
@@ -32,9 +33,17 @@ def test_candidate_far_above_noise_stays_flagged() -> None:
 
 
 def test_absolute_threshold_covers_small_rates() -> None:
-    rates = FieldRates(raw=3, samples=100, noise=1, noise_samples=100)  # 3% vs 1%
-    assert is_noise(rates, NoiseThresholds(relative=0.0, absolute=2.0))
+    rates = FieldRates(raw=40, samples=1000, noise=10, noise_samples=1000)  # 4% vs 1%
+    assert is_noise(rates, NoiseThresholds(relative=0.0, absolute=3.0))
     assert not is_noise(rates, NoiseThresholds(relative=0.0, absolute=1.0))
+
+
+def test_few_noise_samples_are_read_generously() -> None:
+    # the monolith shuffled 4 of 10 times; the candidate 5 of 6 (the same 5/6 process)
+    rates = FieldRates(raw=167, samples=200, noise=4, noise_samples=10)
+    assert is_noise(rates, T)
+    assert wilson_upper(4, 10) > 0.65 and wilson_upper(0, 10) > 0 and wilson_upper(0, 0) == 0
+    assert abs(wilson_upper(500, 1000) - 0.531) < 0.001
 
 
 def test_thresholds_must_not_be_negative() -> None:

@@ -70,8 +70,28 @@ def test_good_candidate_passes_with_zero_adjusted_mismatches() -> None:
 
 
 def test_without_noise_samples_nothing_is_cancelled() -> None:
-    report = build_report("svc", tallies(traffic(10, noise_every=0)), now=T0)
+    no_warmup = NoiseThresholds(min_samples=0)
+    rows = tallies(traffic(10, noise_every=0))
+    report = build_report("svc", rows, now=T0, thresholds_for=lambda e: no_warmup)
     assert report.endpoints[0].flagged == ("$.at",)
+
+
+def test_differences_are_pending_until_enough_noise_samples() -> None:
+    early = build_report("svc", tallies(traffic(6, price_bug_every=3)), now=T0)
+    [e] = early.endpoints
+    assert e.noise_samples == 3 and e.flagged == ()
+    assert e.pending_paths == ("$.at", "$.price")
+    assert e.mismatch_rate == 1.0  # pending errs on the side of the gate
+    assert e.verdict == INSUFFICIENT and early.verdict == INSUFFICIENT
+    later = build_report("svc", tallies(traffic(20, price_bug_every=3)), now=T0)
+    assert later.endpoints[0].flagged == ("$.price",) and later.endpoints[0].pending_paths == ()
+
+
+def test_unsafe_methods_are_judged_without_noise() -> None:
+    post = Endpoint("svc", "/api/things", "POST")
+    rows = [Tally(TallyKey(post, 0, "candidate", "mismatched", ("value_changed $.x",)), 3)]
+    [e] = build_report("svc", rows, now=T0).endpoints
+    assert e.flagged == ("$.x",)
 
 
 def test_thresholds_come_per_endpoint() -> None:
@@ -84,7 +104,7 @@ def test_thresholds_come_per_endpoint() -> None:
             noisy += [Tally(t.key, t.count - t.count // 2), Tally(quiet, t.count // 2)]
         else:
             noisy.append(t)
-    strict = build_report("svc", noisy, now=T0, thresholds_for=lambda e: NoiseThresholds(0.5, 0))
+    strict = build_report("svc", noisy, now=T0, thresholds_for=lambda e: NoiseThresholds(0.1, 0))
     lax = build_report("svc", noisy, now=T0, thresholds_for=lambda e: NoiseThresholds(1.2, 0))
     assert strict.endpoints[0].flagged == ("$.at",)
     assert lax.endpoints[0].flagged == ()

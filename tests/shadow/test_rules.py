@@ -108,3 +108,16 @@ def test_invalid_rules_name_the_bad_key(shadow: dict[str, object], message: str)
 def test_invalid_route_override_names_the_route() -> None:
     with pytest.raises(ValueError, match=r"routes\[/p\]\.shadow\.compare\.status_only"):
         rules_from_mapping({}, {"/p": {"compare": {"status_only": "yes"}}})
+
+
+def test_noise_warmup_follows_noise_sampling() -> None:
+    assert rules_from_mapping({"noise_sample": 0.5}).default.noise.min_samples == 10
+    assert rules_from_mapping({}).default.noise.min_samples == 0  # nothing to wait for
+    explicit = {"noise_sample": 0.5, "compare": {"noise": {"min_samples": 3}}}
+    assert rules_from_mapping(explicit).default.noise.min_samples == 3
+    routed = rules_from_mapping({}, {"/p": {"compare": {"noise": {"relative": 1}}}})
+    assert routed.for_route("/p").noise.min_samples == 0
+    with pytest.raises(ValueError, match=r"noise\.min_samples: expected a whole number"):
+        rules_from_mapping({"compare": {"noise": {"min_samples": 1.5}}})
+    with pytest.raises(ValueError, match=r"shadow\.noise_sample: expected a number"):
+        rules_from_mapping({"noise_sample": "half"})

@@ -58,6 +58,7 @@ def _endpoint(e: EndpointReport) -> dict[str, Any]:
         "flagged": list(e.flagged),
         "noise": list(e.noise_paths),
         "ignored": list(e.ignored_paths),
+        "pending": list(e.pending_paths),
         "fields": [
             {
                 "path": f.path,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from strangler_proxy.shadow.report import FLAGGED, IGNORED, NOISY, EndpointReport, Report
+from strangler_proxy.shadow.report import FLAGGED, IGNORED, EndpointReport, Report
 
 TOP_FIELDS = 5
 
@@ -44,6 +44,10 @@ def _endpoint(e: EndpointReport) -> list[str]:
             out.append(f"    {f.path:<40} {f.kind:<14} {f.raw:>6}  {pct(f.raw_rate)}")
         if len(flagged) > TOP_FIELDS:
             out.append(f"    … {len(flagged) - TOP_FIELDS} more")
+    if e.pending_paths:
+        out.append(
+            f"  pending (only {e.noise_samples} noise samples yet): {', '.join(e.pending_paths)}"
+        )
     noise = e.noise_paths
     if noise:
         out.append(f"  noise (cancelled): {', '.join(noise[:TOP_FIELDS])}"
@@ -51,6 +55,6 @@ def _endpoint(e: EndpointReport) -> list[str]:
     ignored = [f.path for f in e.fields if f.status == IGNORED]
     if ignored:
         out.append(f"  ignored by rule: {', '.join(sorted(set(ignored)))}")
-    if not flagged and not any(f.status == NOISY for f in e.fields) and not ignored:
+    if not e.fields:
         out.append("  no differences")
     return out
