@@ -72,7 +72,7 @@ class Shop:
         return proc
 
     def sql(self, query: str, *args: Any) -> list[tuple[Any, ...]]:
-        conn = sqlite3.connect(self.db, timeout=30)
+        conn = sqlite3.connect(self.db, timeout=30, isolation_level=None)
         try:
             return conn.execute(query, args).fetchall()
         finally:
