@@ -29,6 +29,7 @@ def proxy(plan_path: os.PathLike[str], host: str, port: int, workers: int, log_l
     import uvicorn
 
     from strangler_proxy import jsonlog
+    from strangler_proxy.forwarding.server_protocol import ProxyHttpProtocol
     from strangler_proxy.plan.errors import PlanError
     from strangler_proxy.plan.io import load_plan
 
@@ -47,7 +48,7 @@ def proxy(plan_path: os.PathLike[str], host: str, port: int, workers: int, log_l
         port=port,
         workers=workers,
         loop=loop,
-        http="httptools",
+        http=ProxyHttpProtocol,
         lifespan="on",
         access_log=False,
         server_header=False,

@@ -15,10 +15,10 @@ from dataclasses import dataclass
 
 from starlette.types import Receive, Scope, Send
 
-from strangler_proxy.cohort import new_cohort_id, sample_roll
 from strangler_proxy.forwarding.accesslog import AccessLog
 from strangler_proxy.forwarding.breaker import Breaker
 from strangler_proxy.forwarding.errors import UpstreamError
+from strangler_proxy.forwarding.facts import PlanNeeds, request_facts
 from strangler_proxy.forwarding.forward import (
     BodyTooLarge,
     ClientDisconnected,
@@ -37,13 +37,12 @@ from strangler_proxy.forwarding.headers import (
     new_request_id,
     upstream_request_headers,
 )
-from strangler_proxy.forwarding.mirror import Mirror, MirrorJob, observation
+from strangler_proxy.forwarding.mirror import Mirror, MirrorJob
 from strangler_proxy.forwarding.upstream import Connection, Pool, Upstream
 from strangler_proxy.metrics import ProxyMetrics
 from strangler_proxy.plan.model import Plan
 from strangler_proxy.plan.model import Upstream as PlanUpstream
-from strangler_proxy.routing import Decision, RequestFacts, decide
-from strangler_proxy.shadow.observation import ObservedRequest
+from strangler_proxy.routing import Decision, decide
 
 log = logging.getLogger("strangler.proxy")
 
@@ -78,6 +77,8 @@ class Handler:
         self.pools: dict[str, Pool] = {}
         self.breakers: dict[str, Breaker] = {}
         self._targets: dict[PlanUpstream, tuple[Upstream, Pool, Timeouts]] = {}
+        self._needs_plan: Plan | None = None
+        self._needs = PlanNeeds(shadow=True, canary=True)
 
     def target(self, name: str, up: PlanUpstream) -> Target:
         found = self._targets.get(up)
@@ -122,12 +123,9 @@ class Handler:
             return
         rid = rh.request_id
         rid_text = rid.decode()
-        decision = decide(
-            plan,
-            RequestFacts.from_asgi(
-                scope, sample_roll=sample_roll(rid_text), new_cohort_id=new_cohort_id()
-            ),
-        )
+        if plan is not self._needs_plan:
+            self._needs_plan, self._needs = plan, PlanNeeds.of(plan)
+        decision = decide(plan, request_facts(scope, rid_text, self._needs))
         buffered = decision.shadow is not None or decision.fallback is not None
         try:
             body = await read_request_body(
@@ -271,30 +269,28 @@ class Handler:
         service = decision.service or "-"
         assert decision.shadow is not None
         shadow = self.target(decision.shadow_name or service, decision.shadow)
+        if not self.mirror.accepting(service, shadow.upstream):
+            return
         monolith = self.target("monolith", plan.monolith)
-        raw_path: bytes = scope.get("raw_path") or scope["path"].encode()
-        request = ObservedRequest(
+        job = MirrorJob(
             service=service,
             route=decision.route.path_template if decision.route else "",
             method=method,
-            path=raw_path.decode("latin-1"),
-            query=scope["query_string"].decode("latin-1"),
-            headers=tuple((n.decode("latin-1"), v.decode("latin-1")) for n, v in headers),
+            target=path_qs,
+            path=scope.get("raw_path") or scope["path"].encode(),
+            query=scope["query_string"],
+            headers=tuple(headers),
             body=body.prefix,
             request_id=rid,
             ts=time.time(),
-        )
-        primary = observation("monolith", conn.status, conn.headers, primary_body,
-                              time.perf_counter() - started)
-        job = MirrorJob(
-            request=request,
-            primary=primary,
+            primary_status=conn.status,
+            primary_headers=tuple(conn.headers),
+            primary_body=primary_body,
+            primary_duration_s=time.perf_counter() - started,
             candidate=shadow.upstream,
             candidate_timeouts=shadow.timeouts,
             monolith=monolith.upstream if decision.noise_sample else None,
             monolith_timeouts=monolith.timeouts,
-            target=path_qs,
-            headers=tuple(headers),
             dry_run=decision.mirror_write,
         )
         self.mirror.offer(job)

@@ -17,6 +17,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from strangler_proxy.forwarding.breaker import Breaker
 from strangler_proxy.forwarding.errors import UpstreamError
 from strangler_proxy.forwarding.forward import (
     RequestBody,
@@ -44,15 +45,40 @@ DRY_RUN = (DRY_RUN_HEADER.encode(), b"1")
 
 @dataclass(frozen=True, slots=True)
 class MirrorJob:
-    request: ObservedRequest
-    primary: Observation
+    """Raw values captured on the request path; decoded by the worker, off the hot path."""
+
+    service: str
+    route: str
+    method: str
+    target: bytes  # request-target as forwarded (path + query, byte-exact)
+    path: bytes
+    query: bytes
+    headers: tuple[Header, ...]  # as forwarded to the primary
+    body: bytes
+    request_id: str
+    ts: float
+    primary_status: int
+    primary_headers: tuple[Header, ...]
+    primary_body: bytes
+    primary_duration_s: float
     candidate: Upstream
     candidate_timeouts: Timeouts
     monolith: Upstream | None  # set when a second monolith call is wanted (noise)
     monolith_timeouts: Timeouts
-    target: bytes  # request-target as forwarded
-    headers: tuple[Header, ...]  # as forwarded to the primary
     dry_run: bool
+
+    def observed_request(self) -> ObservedRequest:
+        return ObservedRequest(
+            service=self.service,
+            route=self.route,
+            method=self.method,
+            path=self.path.decode("latin-1"),
+            query=self.query.decode("latin-1"),
+            headers=tuple((n.decode("latin-1"), v.decode("latin-1")) for n, v in self.headers),
+            body=self.body,
+            request_id=self.request_id,
+            ts=self.ts,
+        )
 
 
 def observation(
@@ -84,14 +110,34 @@ class Mirror:
         self.workers = workers
         self.response_cap = response_cap
         self.stats: defaultdict[tuple[str, str], int] = defaultdict(int)
+        self.breakers: dict[Upstream, Breaker] = {}
+        self.clock = time.monotonic
         self._pools: dict[Upstream, Pool] = {}
         self._tasks: list[asyncio.Task[None]] = []
+
+    def accepting(self, service: str, candidate: Upstream) -> bool:
+        """Cheap check before a job is built: room in the queue, candidate not failing.
+
+        A candidate that keeps failing to connect or answer in time is skipped for a
+        cool-down (its breaker is open), so a dead shadow costs the primary nothing.
+        """
+        if self.queue.full():
+            self.stats[(service, "dropped")] += 1
+            return False
+        breaker = self.breakers.get(candidate)
+        if breaker is not None and not breaker.allow(self.clock()):
+            self.stats[(service, "skipped_candidate_down")] += 1
+            return False
+        return True
 
     def offer(self, job: MirrorJob) -> bool:
         try:
             self.queue.put_nowait(job)
         except asyncio.QueueFull:
-            self.stats[(job.request.service, "dropped")] += 1
+            self.stats[(job.service, "dropped")] += 1
+            breaker = self.breakers.get(job.candidate)
+            if breaker is not None:
+                breaker.release()
             return False
         return True
 
@@ -121,8 +167,8 @@ class Mirror:
             try:
                 await self._run(job)
             except Exception:
-                log.exception("mirror job failed", extra={"service": job.request.service})
-                self.stats[(job.request.service, "failed")] += 1
+                log.exception("mirror job failed", extra={"service": job.service})
+                self.stats[(job.service, "failed")] += 1
             finally:
                 self.queue.task_done()
 
@@ -131,13 +177,24 @@ class Mirror:
         candidate = await self.call(
             "candidate", job.candidate, job.candidate_timeouts, job, headers
         )
+        breaker = self.breakers.get(job.candidate)
+        if breaker is None:
+            breaker = self.breakers[job.candidate] = Breaker(threshold=5, cooldown_s=5.0)
+        if candidate.error in ("connect_error", "timeout"):
+            breaker.failure(self.clock())
+        else:
+            breaker.success()
         secondary = None
         if job.monolith is not None:
             secondary = await self.call(
                 "monolith-secondary", job.monolith, job.monolith_timeouts, job, job.headers
             )
-        exchange = Exchange(job.request, job.primary, candidate, secondary)
-        service = job.request.service
+        primary = observation(
+            "monolith", job.primary_status, job.primary_headers, job.primary_body,
+            job.primary_duration_s,
+        )
+        exchange = Exchange(job.observed_request(), primary, candidate, secondary)
+        service = job.service
         self.stats[(service, "mirrored" if candidate.error is None else "candidate_error")] += 1
         try:
             self.sink.submit(exchange)
@@ -154,8 +211,8 @@ class Mirror:
         headers: Sequence[Header],
     ) -> Observation:
         pool = self._pool(upstream)
-        method = job.request.method
-        body = RequestBody(job.request.body, True)
+        method = job.method
+        body = RequestBody(job.body, True)
         head = request_head(method.encode(), upstream.base_path + job.target, headers, body)
         started = time.perf_counter()
         try:

@@ -1,0 +1,285 @@
+"""Proxy throughput and latency vs nginx ``proxy_pass`` to the same backend.
+
+    python -m bench proxy [--duration 10] [--connections 32] [--latency-requests 3000]
+
+Starts the 1 KB JSON backend (``bench/_backend.py``), nginx (one worker, keep-alive
+upstream) and ``strangle proxy`` (one worker), drives each with wrk, measures no-load
+latency with sequential keep-alive requests, then the shadow cases: 100% mirroring to a
+healthy candidate, to a dead one and to a slow one. Prints one JSON object.
+
+Needs ``nginx`` and ``wrk`` (Debian: ``apt-get install -y nginx wrk``); when missing and
+running as root the bench installs them, otherwise it says what to install and exits 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import re
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from contextlib import ExitStack
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+PATH = "/api/items/42?expand=1"
+PLAN = """
+version: 1
+monolith: {{url: "http://127.0.0.1:{backend}"}}
+proxy: {{shadow_queue: 1000}}
+services:
+  items:
+    url: "http://127.0.0.1:{candidate}"
+    routes: [{{path: "/api/items/{{id}}", methods: [GET]}}]
+    stage: {stage}
+    shadow: {{sample: 1.0}}
+"""
+NGINX = """
+worker_processes 1;
+daemon off;
+pid {tmp}/nginx.pid;
+error_log {tmp}/nginx-error.log warn;
+events {{ worker_connections 4096; }}
+http {{
+    access_log {tmp}/nginx-access.log;
+    keepalive_requests 1000000;
+    client_body_temp_path {tmp}/body;
+    proxy_temp_path {tmp}/proxy;
+    fastcgi_temp_path {tmp}/fastcgi;
+    uwsgi_temp_path {tmp}/uwsgi;
+    scgi_temp_path {tmp}/scgi;
+    upstream backend {{
+        server 127.0.0.1:{backend};
+        keepalive 64;
+        keepalive_requests 1000000;
+    }}
+    server {{
+        listen 127.0.0.1:{port};
+        location / {{
+            proxy_pass http://backend;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+        }}
+    }}
+}}
+"""
+
+
+def ensure_tools() -> None:
+    missing = [t for t in ("nginx", "wrk") if shutil.which(t) is None]
+    if not missing:
+        return
+    if os.geteuid() == 0 and shutil.which("apt-get"):
+        print(f"installing {' '.join(missing)} with apt-get ...", file=sys.stderr)
+        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+        subprocess.run(["apt-get", "update", "-qq"], check=False, env=env)
+        subprocess.run(["apt-get", "install", "-y", "-qq", *missing], check=True, env=env)
+        return
+    print(f"missing {', '.join(missing)}: install them (Debian/Ubuntu: "
+          f"sudo apt-get install -y nginx wrk) and run again", file=sys.stderr)
+    sys.exit(2)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_port(port: int, timeout: float = 20) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise TimeoutError(f"nothing listening on {port}")
+
+
+def start(stack: ExitStack, argv: list[str], port: int, log: Path,
+          env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
+    out = log.open("wb")
+    proc = subprocess.Popen(argv, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT,
+                            env={**os.environ, **(env or {})})
+
+    def stop() -> None:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGINT if argv[0] != "nginx" else signal.SIGQUIT)
+            try:
+                proc.wait(10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        out.close()
+
+    stack.callback(stop)
+    wait_port(port)
+    return proc
+
+
+def backend(stack: ExitStack, tmp: Path, delay: float = 0.0) -> int:
+    port = free_port()
+    start(stack, [sys.executable, "-m", "bench._backend", str(port), str(delay)], port,
+          tmp / f"backend-{port}.log")
+    return port
+
+
+def proxy(stack: ExitStack, tmp: Path, backend_port: int, candidate_port: int,
+          stage: str) -> int:
+    plan = tmp / f"plan-{stage}-{candidate_port}.yaml"
+    plan.write_text(PLAN.format(backend=backend_port, candidate=candidate_port, stage=stage))
+    port = free_port()
+    strangle = str(Path(sys.executable).with_name("strangle"))
+    start(stack, [strangle, "proxy", "--plan", str(plan), "--port", str(port),
+                  "--workers", "1", "--log-level", "warning"], port,
+          tmp / f"proxy-{port}.log")
+    return port
+
+
+def nginx(stack: ExitStack, tmp: Path, backend_port: int) -> int:
+    port = free_port()
+    for d in ("body", "proxy", "fastcgi", "uwsgi", "scgi"):
+        (tmp / d).mkdir(exist_ok=True)
+    conf = tmp / "nginx.conf"
+    conf.write_text(NGINX.format(tmp=tmp, backend=backend_port, port=port))
+    start(stack, ["nginx", "-c", str(conf), "-p", str(tmp)], port, tmp / "nginx.log")
+    return port
+
+
+_WRK_RPS = re.compile(r"Requests/sec:\s+([\d.]+)")
+_WRK_PCT = re.compile(r"^\s+(50|75|90|99)%\s+([\d.]+)(us|ms|s)\s*$", re.M)
+_WRK_ERR = re.compile(r"Non-2xx or 3xx responses: (\d+)|Socket errors: (.*)")
+
+
+def wrk(port: int, duration: int, connections: int) -> dict[str, Any]:
+    url = f"http://127.0.0.1:{port}{PATH}"
+    out = subprocess.run(
+        ["wrk", "-t1", f"-c{connections}", f"-d{duration}s", "--latency", url],
+        capture_output=True, text=True, check=True,
+    ).stdout
+    m = _WRK_RPS.search(out)
+    if m is None:
+        raise RuntimeError(f"cannot parse wrk output:\n{out}")
+    scale = {"us": 0.001, "ms": 1.0, "s": 1000.0}
+    pct = {f"p{p}_ms": round(float(v) * scale[u], 3) for p, v, u in _WRK_PCT.findall(out)}
+    errors = [e.group(0) for e in _WRK_ERR.finditer(out)]
+    return {"rps": float(m.group(1)), **pct, **({"errors": errors} if errors else {})}
+
+
+def sequential_latency(port: int, n: int) -> dict[str, float]:
+    """p50/p99 of n sequential requests on one keep-alive connection (no load)."""
+    request = f"GET {PATH} HTTP/1.1\r\nHost: bench\r\n\r\n".encode()
+    samples = []
+    with socket.create_connection(("127.0.0.1", port)) as s:
+        s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        for i in range(n + 200):
+            t0 = time.perf_counter()
+            s.sendall(request)
+            buf = b""
+            while True:
+                buf += s.recv(65536)
+                end = buf.find(b"\r\n\r\n")
+                if end >= 0:
+                    m = re.search(rb"content-length: *(\d+)", buf[:end], re.I)
+                    if m and len(buf) >= end + 4 + int(m.group(1)):
+                        break
+            if i >= 200:  # warm-up
+                samples.append((time.perf_counter() - t0) * 1000)
+    samples.sort()
+    return {
+        "p50_ms": round(statistics.median(samples), 4),
+        "p99_ms": round(samples[int(len(samples) * 0.99)], 4),
+        "mean_ms": round(statistics.fmean(samples), 4),
+    }
+
+
+def machine() -> dict[str, Any]:
+    cpu = ""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    load = os.getloadavg() if hasattr(os, "getloadavg") else ()
+    return {"cpu": cpu, "cores": os.cpu_count(), "python": platform.python_version(),
+            "platform": platform.platform(), "loadavg_at_start": [round(x, 2) for x in load]}
+
+
+def main(argv: list[str]) -> int:
+    ap = argparse.ArgumentParser(prog="python -m bench proxy")
+    ap.add_argument("--duration", type=int, default=10, help="seconds per wrk run")
+    ap.add_argument("--connections", type=int, default=32)
+    ap.add_argument("--latency-requests", type=int, default=3000)
+    ap.add_argument("--skip-shadow", action="store_true")
+    args = ap.parse_args(argv)
+    ensure_tools()
+    result: dict[str, Any] = {"bench": "proxy", "machine": machine(),
+                              "config": {"duration_s": args.duration,
+                                         "connections": args.connections,
+                                         "response_bytes": 1024, "path": PATH}}
+    with ExitStack() as stack, tempfile.TemporaryDirectory(prefix="bench-proxy-") as t:
+        tmp = Path(t)
+        be = backend(stack, tmp)
+        cand = backend(stack, tmp)
+        slow = backend(stack, tmp, delay=1.0)
+        dead = free_port()
+        ng = nginx(stack, tmp, be)
+        px = proxy(stack, tmp, be, cand, "monolith")
+        for port in (be, ng, px):  # warm up connections and code paths
+            wrk(port, 2, args.connections)
+        latency = {name: sequential_latency(port, args.latency_requests)
+                   for name, port in (("direct", be), ("nginx", ng), ("proxy", px))}
+        throughput = {name: wrk(port, args.duration, args.connections)
+                      for name, port in (("direct", be), ("nginx", ng), ("proxy", px))}
+        result["latency_no_load"] = latency
+        result["throughput"] = throughput
+        plain = throughput["proxy"]["rps"]
+        def added(name: str, pct: str) -> float:
+            return round(latency[name][pct] - latency["direct"][pct], 4)
+
+        ratios: dict[str, float] = {
+            "proxy_vs_nginx_throughput": round(plain / throughput["nginx"]["rps"], 3),
+            "proxy_added_p50_ms": added("proxy", "p50_ms"),
+            "proxy_added_p99_ms": added("proxy", "p99_ms"),
+            "nginx_added_p50_ms": added("nginx", "p50_ms"),
+            "nginx_added_p99_ms": added("nginx", "p99_ms"),
+        }
+        if not args.skip_shadow:
+            shadow = {}
+            for name, cand_port in (("healthy", cand), ("dead", dead), ("slow", slow)):
+                port = proxy(stack, tmp, be, cand_port, "shadow")
+                wrk(port, 2, args.connections)
+                shadow[name] = wrk(port, args.duration, args.connections)
+            result["shadow_100pct"] = shadow
+            ratios["shadow_healthy_vs_plain"] = round(shadow["healthy"]["rps"] / plain, 3)
+            ratios["shadow_dead_vs_plain"] = round(shadow["dead"]["rps"] / plain, 3)
+            ratios["shadow_slow_vs_plain"] = round(shadow["slow"]["rps"] / plain, 3)
+        result["ratios"] = ratios
+        result["goals"] = {
+            "proxy_vs_nginx_throughput": ">= 0.5",
+            "proxy_added_p50_ms": "<= 0.25",
+            "proxy_added_p99_ms": "<= 1.0",
+            "shadow_healthy_vs_plain": ">= 0.65",
+            "shadow_dead_vs_plain": ">= 0.95",
+            "shadow_slow_vs_plain": ">= 0.95",
+        }
+        result["machine"]["loadavg_at_end"] = [round(x, 2) for x in os.getloadavg()]
+    print(json.dumps(result, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
