@@ -110,6 +110,7 @@ class Relay:
         batch_size: int = 2000,
         prune: bool = True,
         heartbeat_interval_s: float = 0.0,
+        tombstones: bool = True,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.conn = conn
@@ -121,6 +122,7 @@ class Relay:
         self.batch_size = batch_size
         self.prune = prune
         self.heartbeat_interval_s = heartbeat_interval_s
+        self.tombstones = tombstones
         self.clock = clock
         self._tables: dict[str, tuple[str, Table]] = {}
         self._last_heartbeat = clock()
@@ -169,7 +171,9 @@ class Relay:
         out: list[Record] = []
         for row in rows:
             change = change_for(row, self._table(row))
-            out.extend(records_for(self.connector, change, now_ns=now_ns))
+            out.extend(
+                records_for(self.connector, change, now_ns=now_ns, tombstones=self.tombstones)
+            )
         return out
 
     def offset(self) -> int:

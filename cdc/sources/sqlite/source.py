@@ -46,6 +46,7 @@ class SqliteSourceConfig:
     batch_size: int = 2000
     poll_interval_s: float = 0.1
     heartbeat_interval_s: float = 0.0
+    tombstones: bool = True
     offsets: Mapping[str, Any] = field(default_factory=dict)
     busy_timeout_s: float = 30.0
 
@@ -67,6 +68,7 @@ class SqliteSourceConfig:
         known = {
             "database", "database_url", "topic_prefix", "schema", "snapshot_mode",
             "batch_size", "poll_interval_s", "heartbeat_interval_s", "offsets", "busy_timeout_s",
+            "tombstones",
         }
         unknown = sorted(set(raw) - known)
         if unknown:
@@ -123,6 +125,7 @@ class SqliteSource:
             schema=config.schema,
             batch_size=config.batch_size,
             heartbeat_interval_s=config.heartbeat_interval_s,
+            tombstones=config.tombstones,
         )
 
     def __repr__(self) -> str:

@@ -1,0 +1,251 @@
+"""``strangle cdc run`` for a monolith on SQLite: the same process shape as the
+PostgreSQL runner (:class:`cdc.runner.PgCapture`) — embedded broker when the plan says
+so, ``/healthz`` ``/metrics`` ``/status`` on ``cdc.http``, ``status.json`` in
+``cdc.state_dir``, JSON logs, graceful :meth:`SqliteCapture.stop` — around the relay.
+
+Configuration is the plan's ``kafka:``/``cdc:`` sections as parsed by
+:func:`cdc.config.parse_config`, with a ``sqlite:///`` database URL
+(``STRANGLE_CDC_DATABASE_URL``, ``cdc.database_url`` or the monolith's ``DATABASE_URL``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import os
+import threading
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from cdc.config import CdcConfig, parse_config
+from cdc.converter import JsonConverter
+from cdc.embedded_broker import EmbeddedBroker
+from cdc.errors import CdcError, ConfigError, SourceError
+from cdc.kafka import Producer
+from cdc.observability import Metrics, StatusServer
+from cdc.offsets import OffsetStore, open_store
+from cdc.sources.sqlite import triggers
+from cdc.sources.sqlite.publish import KafkaPublisher
+from cdc.sources.sqlite.snapshot import Progress
+from cdc.sources.sqlite.source import SqliteSource, SqliteSourceConfig, database_path
+
+__all__ = ["SqliteCapture", "database_url", "is_sqlite_url", "sqlite_config"]
+
+log = logging.getLogger("cdc.sqlite.runner")
+
+MONOLITH_DEFAULT_URL = "sqlite:///var/monolith.sqlite3"
+STATUS_EVERY_S = 2.0
+
+
+def is_sqlite_url(url: str) -> bool:
+    return url.startswith("sqlite:")
+
+
+def database_url(plan: Mapping[str, Any], env: Mapping[str, str]) -> str:
+    """The source database the way ``cdc.config`` finds it; the monolith's default."""
+    cdc = plan.get("cdc") or {}
+    found = (
+        env.get("STRANGLE_CDC_DATABASE_URL")
+        or (cdc.get("database_url") if isinstance(cdc, Mapping) else None)
+        or env.get("DATABASE_URL")
+        or MONOLITH_DEFAULT_URL
+    )
+    return str(found)
+
+
+def sqlite_config(
+    plan: Mapping[str, Any], env: Mapping[str, str], *, base_dir: Path = Path(".")
+) -> CdcConfig:
+    """``parse_config`` for a SQLite source: same keys and validation, sqlite URL kept."""
+    url = database_url(plan, env)
+    if not is_sqlite_url(url):
+        raise ConfigError(f"not a SQLite database URL: {url.split(':')[0]}:")
+    database_path(url)
+    cdc = dict(plan.get("cdc") or {})
+    if cdc.pop("source", "sqlite") not in ("sqlite", "auto"):
+        raise ConfigError("cdc.source: the database is SQLite; use source sqlite or auto")
+    stand_in = {**env, "STRANGLE_CDC_DATABASE_URL": "postgresql://sqlite-source/"}
+    parsed = parse_config({**plan, "cdc": cdc}, stand_in, base_dir=base_dir)
+    return dataclasses.replace(parsed, database_url=url)
+
+
+def _source_config(config: CdcConfig) -> SqliteSourceConfig:
+    return SqliteSourceConfig(
+        database=database_path(config.database_url),
+        topic_prefix=config.topic_prefix,
+        snapshot_mode=config.snapshot_mode,
+        heartbeat_interval_s=config.heartbeat_interval_s,
+        tombstones=config.tombstones_on_delete,
+        offsets=config.offsets,
+    )
+
+
+class SqliteCapture:
+    """``SqliteCapture(config).run()`` — blocks until :meth:`stop` or an error."""
+
+    def __init__(
+        self,
+        config: CdcConfig,
+        *,
+        offsets: OffsetStore | None = None,
+        metrics: Metrics | None = None,
+        serve_http: bool = True,
+    ) -> None:
+        self.config = config
+        self.source_config = _source_config(config)
+        self.metrics = metrics or Metrics()
+        self.offsets = offsets or open_store(config.offsets, default_dir=config.state_dir)
+        self.serve_http = serve_http
+        self.http_port: int | None = None
+        self._stop = threading.Event()
+        self._state = "starting"
+        self._error: str | None = None
+        self._source: SqliteSource | None = None
+        self._snapshot: dict[str, Any] | None = None
+        self._snapshot_rows: dict[str, int] = {}
+        self._last_loop = time.monotonic()
+        self._rate: list[tuple[float, int]] = []
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def run(self) -> None:
+        server = None
+        broker = None
+        try:
+            if self.serve_http:
+                server = StatusServer(
+                    self.config.http_host, self.config.http_port, self.metrics, self.status,
+                    self.healthy,
+                )
+                self.http_port = server.start()
+            bootstrap = self.config.bootstrap_servers
+            if self.config.embedded_kafka:
+                broker = EmbeddedBroker()
+                broker.start()
+                bootstrap = broker.bootstrap_servers
+                log.info("embedded Kafka broker started", extra={"bootstrap": bootstrap})
+            self._run(bootstrap)
+        except CdcError as exc:
+            self._error, self._state = str(exc), "failed"
+            raise
+        finally:
+            if self._source is not None:
+                self._source.close()
+            if broker is not None:
+                broker.stop()
+            if self._state != "failed":
+                self._state = "stopped"
+            self.metrics.streaming.set(0)
+            self._write_status()
+            if server is not None:
+                server.stop()
+
+    def _check_tables(self, source: SqliteSource) -> None:
+        installed = triggers.installed_tables(source.conn)
+        missing = [t for t in (n.split(".")[-1] for n in self.config.tables) if t not in installed]
+        if missing:
+            raise SourceError(
+                f"capture is not installed for {', '.join(missing)} in {source.config.database};"
+                " run `python -m monolith manage capture install`"
+            )
+
+    def _run(self, bootstrap: str) -> None:
+        cfg = self.config
+        producer = Producer(
+            bootstrap, message_timeout_s=cfg.message_timeout_s, config=cfg.producer,
+            topic_partitions=cfg.topic_partitions,
+        )
+        producer.check()
+        publisher = KafkaPublisher(
+            producer,
+            JsonConverter(schemas_enable=cfg.schemas_enable, connector="sqlite"),
+            flush_timeout_s=cfg.message_timeout_s,
+            metrics=self.metrics,
+        )
+        source = self._source = SqliteSource(
+            self.source_config, publisher, offsets=self.offsets, progress=self._on_progress
+        )
+        self._check_tables(source)
+        self._state = "snapshot"
+        log.info("starting capture", extra={"plan": source.prepare(), "connector": "sqlite"})
+        self._state = "streaming"
+        self.metrics.streaming.set(1)
+        relay = source.relay
+        next_status = 0.0
+        while not self._stop.is_set():
+            relayed = relay.step()
+            now = time.monotonic()
+            self._last_loop = now
+            if now >= next_status:
+                next_status = now + STATUS_EVERY_S
+                self._periodic(now, publisher.delivered)
+            if relayed < relay.batch_size:
+                self._stop.wait(self.source_config.poll_interval_s)
+        log.info("stopped", extra={"offset": source.status()["offset"]})
+
+    def _on_progress(self, p: Progress) -> None:
+        self._snapshot = {
+            "table": p.table, "rows": p.rows, "total_estimate": p.total,
+            "rows_per_s": round(p.rows_per_s, 1), "eta_s": p.eta_s,
+        }
+        seen = self._snapshot_rows.get(p.table, 0)
+        self.metrics.snapshot_rows.labels(p.table).inc(max(0, p.rows - seen))
+        self._snapshot_rows[p.table] = p.rows
+        self.metrics.snapshot_rate.set(p.rows_per_s)
+        self.metrics.snapshot_eta.set(p.eta_s or 0)
+        self._last_loop = time.monotonic()
+        self._write_status()
+
+    def _periodic(self, now: float, delivered: int) -> None:
+        self._rate = [*self._rate[-9:], (now, delivered)]
+        status = self._source.status() if self._source else {}
+        self.metrics.lag_seconds.set(status.get("lag_s") or 0.0)
+        last = status.get("last_event_ms")
+        if last:
+            self.metrics.behind_source_ms.set(max(0, int(time.time() * 1000) - int(last)))
+        self._write_status()
+
+    def healthy(self) -> bool:
+        if self._state in ("failed", "stopped"):
+            return False
+        return time.monotonic() - self._last_loop < max(30.0, 3 * self.config.heartbeat_interval_s)
+
+    def events_per_second(self) -> float:
+        if len(self._rate) < 2:
+            return 0.0
+        (t0, n0), (t1, n1) = self._rate[0], self._rate[-1]
+        return round((n1 - n0) / (t1 - t0), 1) if t1 > t0 else 0.0
+
+    def status(self) -> dict[str, Any]:
+        doc: dict[str, Any] = {
+            "state": self._state,
+            "error": self._error,
+            "pid": os.getpid(),
+            "connector": "sqlite",
+            "database": str(self.source_config.database),
+            "events_per_s": self.events_per_second(),
+            "snapshot": self._snapshot,
+            "http_port": self.http_port,
+            "updated_at": time.time(),
+        }
+        if self._source is not None:
+            try:
+                doc.update(self._source.status())
+            except Exception as exc:  # status must answer even when SQLite does not
+                doc["status_error"] = str(exc)
+            doc["lag_seconds"] = doc.get("lag_s")
+        return doc
+
+    def _write_status(self) -> None:
+        path = Path(self.config.state_dir) / "status.json"
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_suffix(".tmp")
+            tmp.write_text(json.dumps(self.status(), default=str))
+            tmp.replace(path)
+        except OSError as exc:
+            log.warning("cannot write status file", extra={"path": str(path), "error": str(exc)})
