@@ -13,11 +13,11 @@ lacks the request method does not match. Nothing matched → the monolith.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from http.cookies import CookieError, SimpleCookie
 from types import MappingProxyType
-from typing import Any
+from typing import Any, cast
 from urllib.parse import parse_qs, unquote
 
 from strangler_proxy.cohort import bucket as cohort_bucket
@@ -35,6 +35,7 @@ from strangler_proxy.plan.model import (
 
 __all__ = [
     "IDEMPOTENT_METHODS",
+    "AsgiHeaders",
     "Decision",
     "RequestFacts",
     "SetCookie",
@@ -45,6 +46,40 @@ __all__ = [
 
 IDEMPOTENT_METHODS: frozenset[str] = frozenset({"GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"})
 _EMPTY: Mapping[str, str] = MappingProxyType({})
+
+
+class AsgiHeaders(Mapping[str, str]):
+    """Read-only lowercase-name view of ASGI ``[(name, value), ...]`` header pairs.
+
+    Nothing is decoded until asked for: routing usually reads one header or none.
+    Repeated headers are joined with ``, `` (``; `` for ``cookie``).
+    """
+
+    __slots__ = ("_raw",)
+
+    def __init__(self, raw: Iterable[tuple[bytes, bytes]]) -> None:
+        self._raw = raw if isinstance(raw, list | tuple) else list(raw)
+
+    def __getitem__(self, name: str) -> str:
+        key = name.lower().encode("latin-1")
+        found: list[str] = []
+        for k, v in self._raw:
+            if k == key or (k.lower() == key):
+                found.append(v.decode("latin-1"))
+        if not found:
+            raise KeyError(name)
+        return ("; " if key == b"cookie" else ", ").join(found)
+
+    def __iter__(self) -> Iterator[str]:
+        seen: set[str] = set()
+        for k, _ in self._raw:
+            name = k.decode("latin-1").lower()
+            if name not in seen:
+                seen.add(name)
+                yield name
+
+    def __len__(self) -> int:
+        return len({k.lower() for k, _ in self._raw})
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,13 +112,7 @@ class RequestFacts:
         """Facts from an ASGI HTTP scope (uses ``raw_path`` when the server gives it)."""
         raw_path = scope.get("raw_path")
         path = raw_path.decode("latin-1").partition("?")[0] if raw_path else scope["path"]
-        headers: dict[str, str] = {}
-        for name, value in scope.get("headers", ()):
-            key = name.decode("latin-1").lower()
-            text = value.decode("latin-1")
-            if key in headers:
-                text = headers[key] + ("; " if key == "cookie" else ", ") + text
-            headers[key] = text
+        headers = AsgiHeaders(scope.get("headers", ()))
         client = scope.get("client")
         return cls(
             method=scope["method"],
@@ -141,7 +170,6 @@ class Decision:
     service: str | None = None
     route: Route | None = None
     stage: Stage | None = None
-    params: Mapping[str, str] = field(default_factory=lambda: _EMPTY)
     fallback: Upstream | None = None
     fallback_on: frozenset[str] = frozenset()
     fallback_policy: FallbackPolicy | None = None
@@ -151,7 +179,7 @@ class Decision:
     noise_sample: bool = False
     set_cookie: SetCookie | None = None
     bucket: float | None = None
-    cohort_key_source: str | None = field(default=None)
+    cohort_key_source: str | None = None
 
     @property
     def to_service(self) -> bool:
@@ -192,47 +220,92 @@ def match_route(plan: Plan, method: str, path: str) -> tuple[Route, Mapping[str,
     """The most specific route matching method and path, with its parameters."""
     parts = split_path(path)
     index = plan.route_index
-    groups = (index.get(parts[0], ()), index.get(None, ())) if parts else (index.get(None, ()),)
-    for group in groups:
-        for route in group:
-            if method not in route.methods:
-                continue
-            params = route.match(parts)
-            if params is not None:
-                return route, params
-    return None
+    if parts:
+        first = parts[0]
+        n = len(parts)
+        keys: tuple[tuple[str | None, int], ...] = ((first, n), (None, n), (first, -1), (None, -1))
+    else:
+        keys = ((None, 0), (None, -1))
+    best: tuple[Route, Mapping[str, str]] | None = None
+    for key in keys:
+        group = index.get(key)
+        if group is None:
+            continue
+        for route in group:  # most specific first: the first match is the group's best
+            if method in route.methods:
+                params = route.match(parts)
+                if params is not None:
+                    if best is None or route.specificity > best[0].specificity:
+                        best = (route, params)
+                    break
+    return best
 
 
 def decide(plan: Plan, facts: RequestFacts) -> Decision:
     method = facts.method.upper()
     found = match_route(plan, method, facts.path)
+    memo = plan.memo
     if found is None:
-        return Decision(target=plan.monolith)
-    route, params = found
+        unmatched = memo.get(None)
+        if unmatched is None:
+            unmatched = memo[None] = Decision(target=plan.monolith)
+        return cast(Decision, unmatched)
+    route = found[0]
     service = plan.services[route.service]
     stage = service.stage
-    base: dict[str, Any] = {
-        "service": service.name,
-        "route": route,
-        "stage": stage,
-        "params": MappingProxyType(params) if params else _EMPTY,
-    }
+    if stage is Stage.CANARY:
+        return _canary(plan, service, route, facts, method)
+    # every other stage depends only on the route, the method's kind and the sample roll
+    if stage is Stage.SHADOW:
+        policy = service.shadow
+        roll = facts.sample_roll
+        safe = method in SAFE_METHODS
+        if roll >= policy.sample or not (safe or policy.writes == "dry-run"):
+            variant = 0
+        elif safe and roll < policy.sample * policy.noise_sample:
+            variant = 3
+        else:
+            variant = 1 if safe else 2
+        key: tuple[Any, ...] = (route, variant)
+    elif stage is Stage.SERVICE:
+        key = (route, method in IDEMPOTENT_METHODS)
+    else:
+        key = (route,)
+    cached = memo.get(key)
+    if cached is None:
+        cached = memo[key] = _build(plan, service, route, key)
+    return cast(Decision, cached)
+
+
+def _build(plan: Plan, service: ServicePlan, route: Route, key: tuple[Any, ...]) -> Decision:
+    stage = service.stage
+    base: dict[str, Any] = {"service": service.name, "route": route, "stage": stage}
     if stage is Stage.MONOLITH:
         return Decision(target=plan.monolith, **base)
     if stage is Stage.SHADOW:
-        return _shadow(plan, service, facts, method, base)
-    if stage is Stage.CANARY:
-        return _canary(plan, service, facts, method, base)
+        variant = key[1]
+        if variant == 0:
+            return Decision(target=plan.monolith, **base)
+        return Decision(
+            target=plan.monolith,
+            shadow=service.upstream,
+            shadow_name=service.name,
+            mirror_write=variant == 2,
+            noise_sample=variant == 3,
+            **base,
+        )
     if stage is Stage.SERVICE:
-        return _on_service(plan, service, method, base)
+        return _on_service(plan, service, key[1], base)
     return Decision(target=service.upstream, target_name=service.name, **base)
 
 
-def _on_service(plan: Plan, service: ServicePlan, method: str, base: dict[str, Any]) -> Decision:
+def _on_service(
+    plan: Plan, service: ServicePlan, idempotent: bool, base: dict[str, Any]
+) -> Decision:
     policy = service.fallback
     if policy is None:
         return Decision(target=service.upstream, target_name=service.name, **base)
-    on = policy.on if method in IDEMPOTENT_METHODS else policy.on & {"connect_error"}
+    on = policy.on if idempotent else policy.on & {"connect_error"}
     return Decision(
         target=service.upstream,
         target_name=service.name,
@@ -243,27 +316,10 @@ def _on_service(plan: Plan, service: ServicePlan, method: str, base: dict[str, A
     )
 
 
-def _shadow(
-    plan: Plan, service: ServicePlan, facts: RequestFacts, method: str, base: dict[str, Any]
-) -> Decision:
-    policy = service.shadow
-    safe = method in SAFE_METHODS
-    roll = facts.sample_roll
-    if roll >= policy.sample or not (safe or policy.writes == "dry-run"):
-        return Decision(target=plan.monolith, **base)
-    return Decision(
-        target=plan.monolith,
-        shadow=service.upstream,
-        shadow_name=service.name,
-        mirror_write=not safe,
-        noise_sample=safe and roll < policy.sample * policy.noise_sample,
-        **base,
-    )
-
-
 def _canary(
-    plan: Plan, service: ServicePlan, facts: RequestFacts, method: str, base: dict[str, Any]
+    plan: Plan, service: ServicePlan, route: Route, facts: RequestFacts, method: str
 ) -> Decision:
+    base: dict[str, Any] = {"service": service.name, "route": route, "stage": Stage.CANARY}
     key, source, set_cookie = _cohort_key(plan.proxy.cohort_cookie, service, facts)
     if key is None:
         # no key and no id to hand out: keep the client where nothing can surprise it
@@ -272,7 +328,7 @@ def _canary(
     percent = service.canary.percent or 0.0
     base.update(bucket=b, set_cookie=set_cookie, cohort_key_source=source)
     if b < percent / 100.0:
-        return _on_service(plan, service, method, base)
+        return _on_service(plan, service, method in IDEMPOTENT_METHODS, base)
     return Decision(target=plan.monolith, **base)
 
 

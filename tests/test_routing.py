@@ -66,16 +66,17 @@ def test_most_specific_route_wins() -> None:
     assert d.route is not None and d.route.path_template == "/api/notifications/templates"
     d = go(plan, "GET", "/api/notifications/7")
     assert d.route is not None and d.route.path_template == "/api/notifications/{id}"
-    assert d.params == {"id": "7"}
     # literal beats parameter, parameter beats catch-all, longer beats shorter
     d = go(plan, "GET", "/api/catalog/products/featured")
     assert d.route is not None and d.route.path_template == "/api/catalog/products/featured"
     d = go(plan, "GET", "/api/catalog/products/9")
     assert d.route is not None and d.route.path_template == "/api/catalog/{kind}/{id}"
-    assert d.params == {"kind": "products", "id": "9"}
     d = go(plan, "GET", "/api/catalog/products/9/reviews")
     assert d.route is not None and d.route.path_template == "/api/{rest:path}"
-    assert d.params == {"rest": "catalog/products/9/reviews"}
+    found = match_route(plan, "GET", "/api/catalog/products/9/reviews")
+    assert found is not None and found[1] == {"rest": "catalog/products/9/reviews"}
+    found = match_route(plan, "GET", "/api/catalog/products/9")
+    assert found is not None and found[1] == {"kind": "products", "id": "9"}
 
 
 def test_method_outside_the_route_set_does_not_match() -> None:
@@ -97,7 +98,8 @@ def test_percent_decoding_is_for_matching_only() -> None:
     facts = RequestFacts("GET", "/api/%6Eotifications/a%2Fb")
     d = decide(plan, facts)
     assert d.route is not None and d.route.path_template == "/api/notifications/{id}"
-    assert d.params == {"id": "a/b"}  # an encoded slash stays inside its segment
+    found = match_route(plan, "GET", facts.path)
+    assert found is not None and found[1] == {"id": "a/b"}  # an encoded slash stays in place
     assert facts.path == "/api/%6Eotifications/a%2Fb"
     assert split_path("/a%20b/c/") == ("a b", "c")
     assert split_path("/") == ()
@@ -281,8 +283,11 @@ def test_from_asgi_scope_uses_raw_path_and_joins_headers() -> None:
     assert facts.path == "/api/notifications/a%2Fb" and facts.query_string == "x=1"
     assert facts.headers["x-customer-id"] == "c9" and facts.headers["accept"] == "a, b"
     assert facts.cookie("strangler_cohort") == "q" and facts.client == "10.1.1.1"
+    assert facts.headers.get("X-Customer-ID") == "c9" and "accept" in facts.headers
+    assert sorted(facts.headers) == ["accept", "cookie", "x-customer-id"]
+    assert len(facts.headers) == 3 and facts.headers.get("missing") is None
     d = decide(make_plan(), facts)
-    assert d.params == {"id": "a/b"}
+    assert d.route is not None and d.route.path_template == "/api/notifications/{id}"
 
 
 def test_match_route_alone() -> None:
@@ -306,3 +311,53 @@ def test_decide_is_total_and_pure(method: str, path: str, roll: float, stage: st
     assert d.target.url in plan.upstream_urls()
     if d.service is None:
         assert d.target.url == MONOLITH and d.shadow is None
+
+
+INDEX_PLAN = parse_plan(
+    """
+version: 1
+monolith: {url: "http://127.0.0.1:8000"}
+services:
+  a:
+    url: http://127.0.0.1:9001
+    routes:
+      - {path: /, methods: [GET]}
+      - {path: "/x/{p}", methods: [GET]}
+      - {path: "/x/y/{rest:path}", methods: [GET, POST]}
+      - {path: "/{p}/y", methods: [GET, DELETE]}
+  b:
+    url: http://127.0.0.1:9002
+    routes:
+      - {path: "/{rest:path}", methods: [POST]}
+      - {path: "/x/y", methods: [POST]}
+      - {path: "/{p}/{q}/z", methods: [GET]}
+      - {path: "/x/{rest:path}", methods: [DELETE]}
+"""
+)
+
+
+def _reference_match(plan: Plan, method: str, path: str) -> str | None:
+    """Brute force over every route, most specific first."""
+    parts = split_path(path)
+    for route in sorted(plan.routes, key=lambda r: r.specificity, reverse=True):
+        if method in route.methods and route.match(parts) is not None:
+            return route.path_template
+    return None
+
+
+@given(
+    st.sampled_from(["GET", "POST", "DELETE", "HEAD"]),
+    st.lists(st.sampled_from(["x", "y", "z", "q", "", ".."]), max_size=5),
+)
+def test_indexed_matching_agrees_with_brute_force(method: str, segments: list[str]) -> None:
+    path = "/" + "/".join(segments)
+    found = match_route(INDEX_PLAN, method, path)
+    assert (found[0].path_template if found else None) == _reference_match(INDEX_PLAN, method, path)
+
+
+def test_shadow_decisions_are_shared_values_per_variant() -> None:
+    plan = make_plan("shadow")
+    a = go(plan, "GET", "/api/notifications/1", sample_roll=0.1)
+    b = go(plan, "GET", "/api/notifications/2", sample_roll=0.2)
+    assert a is b  # same route, same variant: one cached immutable value
+    assert go(plan, "GET", "/api/notifications/2", sample_roll=0.3) is not a

@@ -166,17 +166,27 @@ class Route:
     segments: tuple[tuple[int, str], ...]
     shadow_ignore: tuple[str, ...] | None = None
     shadow_compare: Mapping[str, Any] | None = None
+    specificity: tuple[int, ...] = field(init=False)
+    """Larger is more specific: literal beats parameter beats catch-all, segment by
+    segment from the left, and longer beats shorter."""
 
     # segment kinds, also their specificity rank
     CATCH_ALL = 0
     PARAM = 1
     LITERAL = 2
 
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "specificity", tuple(kind for kind, _ in self.segments))
+
     @property
-    def specificity(self) -> tuple[int, ...]:
-        """Larger is more specific: literal beats parameter beats catch-all, segment by
-        segment from the left, and longer beats shorter."""
-        return tuple(kind for kind, _ in self.segments)
+    def index_key(self) -> tuple[str | None, int]:
+        """Where ``Plan.route_index`` files this route."""
+        first: str | None = None
+        if self.segments and self.segments[0][0] == Route.LITERAL:
+            first = self.segments[0][1]
+        if self.segments and self.segments[-1][0] == Route.CATCH_ALL:
+            return first, -1
+        return first, len(self.segments)
 
     @property
     def shape(self) -> tuple[tuple[int, str], ...]:
@@ -288,11 +298,14 @@ class Plan:
     source: str = "<plan>"
     routes: tuple[Route, ...] = ()
     """Every route of every service, most specific first."""
-    route_index: Mapping[str | None, tuple[Route, ...]] = field(
+    route_index: Mapping[tuple[str | None, int], tuple[Route, ...]] = field(
         default_factory=lambda: MappingProxyType({})
     )
-    """``routes`` grouped by literal first segment (None: first segment is a parameter)."""
+    """``routes`` grouped by (literal first segment or None, segment count or -1 for a
+    trailing ``{name:path}``), each group most specific first."""
     warnings: tuple[Finding, ...] = ()
+    memo: dict[Any, Any] = field(default_factory=dict, compare=False, repr=False)
+    """Values derived from this plan and cached by ``routing`` (not part of the plan)."""
 
     def upstream_urls(self) -> frozenset[str]:
         """Every upstream the proxy may forward to (nothing else is ever contacted)."""

@@ -266,10 +266,9 @@ def _plan(ctx: _Ctx, data: Any) -> Plan | None:
             services[name] = service
     _check_requires(ctx, services, services_map)
     routes = _check_routes(ctx, services)
-    index: dict[str | None, list[Route]] = {}
+    index: dict[tuple[str | None, int], list[Route]] = {}
     for route in routes:
-        kind, first = route.segments[0] if route.segments else (Route.PARAM, "")
-        index.setdefault(first if kind == Route.LITERAL else None, []).append(route)
+        index.setdefault(route.index_key, []).append(route)
     if monolith is None:
         return None
     return Plan(
