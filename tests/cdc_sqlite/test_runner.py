@@ -11,7 +11,13 @@ import pytest
 
 from cdc.errors import ConfigError, SourceError
 from cdc.offsets import MemoryOffsetStore
-from cdc.sources.sqlite.runner import SqliteCapture, database_url, sqlite_config
+from cdc.sources.sqlite.runner import (
+    SqliteCapture,
+    capture_for_plan,
+    database_url,
+    sqlite_config,
+    status_for_plan,
+)
 from tests.cdc_sqlite.schema import connect, create
 from tests.cdc_sqlite.shop import Events
 
@@ -87,3 +93,22 @@ def test_runner_refuses_plan_tables_without_capture(tmp_path: Path, kafka_bootst
     with pytest.raises(SourceError, match="capture is not installed for shop_log"):
         capture.run()
     assert capture.status()["state"] == "failed"
+
+
+def test_plan_factory_picks_sqlite_only_for_a_sqlite_database(tmp_path: Path) -> None:
+    create(tmp_path / "db")
+    plan = tmp_path / "plan.yaml"
+    plan.write_text(
+        "kafka: {bootstrap_servers: embedded, topic_prefix: shop}\n"
+        "services:\n  n:\n    data: {tables: {shop_note: note}}\n"
+    )
+    env = {"DATABASE_URL": f"sqlite:///{tmp_path / 'db'}"}
+    capture = capture_for_plan(plan, env, serve_http=False)
+    assert isinstance(capture, SqliteCapture)
+    assert capture_for_plan(plan, {"DATABASE_URL": "postgresql://h/db"}) is None
+    status = status_for_plan(plan, env)
+    assert status is not None
+    assert status["offset"] is None and status["tables"] == ["shop_note", "shop_product"]
+    assert status["runner_state"] == "unknown (no status file)"
+    with pytest.raises(ConfigError, match="not found"):
+        capture_for_plan(tmp_path / "missing.yaml", env)

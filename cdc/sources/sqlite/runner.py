@@ -20,6 +20,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from cdc.config import CdcConfig, parse_config
 from cdc.converter import JsonConverter
 from cdc.embedded_broker import EmbeddedBroker
@@ -32,7 +34,15 @@ from cdc.sources.sqlite.publish import KafkaPublisher
 from cdc.sources.sqlite.snapshot import Progress
 from cdc.sources.sqlite.source import SqliteSource, SqliteSourceConfig, database_path
 
-__all__ = ["SqliteCapture", "database_url", "is_sqlite_url", "sqlite_config"]
+__all__ = [
+    "SqliteCapture",
+    "capture_for_plan",
+    "database_url",
+    "is_sqlite_url",
+    "read_plan",
+    "sqlite_config",
+    "status_for_plan",
+]
 
 log = logging.getLogger("cdc.sqlite.runner")
 
@@ -70,6 +80,30 @@ def sqlite_config(
     stand_in = {**env, "STRANGLE_CDC_DATABASE_URL": "postgresql://sqlite-source/"}
     parsed = parse_config({**plan, "cdc": cdc}, stand_in, base_dir=base_dir)
     return dataclasses.replace(parsed, database_url=url)
+
+
+def read_plan(path: Path) -> Mapping[str, Any]:
+    try:
+        plan = yaml.safe_load(path.read_text("utf-8")) or {}
+    except FileNotFoundError:
+        raise ConfigError(f"plan file {path} not found") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"plan file {path} is not valid YAML: {exc}") from exc
+    if not isinstance(plan, Mapping):
+        raise ConfigError(f"plan file {path}: expected a mapping at the top level")
+    return plan
+
+
+def capture_for_plan(
+    path: Path, env: Mapping[str, str] | None = None, **kwargs: Any
+) -> SqliteCapture | None:
+    """The SQLite runner when the plan's source database is SQLite; None otherwise (the
+    caller then runs the PostgreSQL capture)."""
+    env = os.environ if env is None else env
+    plan = read_plan(path)
+    if not is_sqlite_url(database_url(plan, env)):
+        return None
+    return SqliteCapture(sqlite_config(plan, env, base_dir=path.parent), **kwargs)
 
 
 def _source_config(config: CdcConfig) -> SqliteSourceConfig:
@@ -249,3 +283,35 @@ class SqliteCapture:
             tmp.replace(path)
         except OSError as exc:
             log.warning("cannot write status file", extra={"path": str(path), "error": str(exc)})
+
+
+class _NoPublishing:
+    def publish(self, records: Any) -> None:
+        raise SourceError("status does not publish")
+
+
+def status_for_plan(path: Path, env: Mapping[str, str] | None = None) -> dict[str, Any] | None:
+    """``strangle cdc status`` for a SQLite source (None when the source is not SQLite):
+    offset, changelog position and lag from the database, plus the runner's last
+    ``status.json``."""
+    capture = capture_for_plan(path, env, serve_http=False)
+    if capture is None:
+        return None
+    source = SqliteSource(capture.source_config, _NoPublishing(), offsets=capture.offsets)
+    try:
+        doc: dict[str, Any] = {"connector": "sqlite", **source.status()}
+    finally:
+        source.close()
+    status_file = Path(capture.config.state_dir) / "status.json"
+    if status_file.exists():
+        try:
+            runner = json.loads(status_file.read_text())
+        except ValueError:
+            runner = {}
+        doc["runner_state"] = runner.get("state")
+        doc["runner_status_age_s"] = round(time.time() - float(runner.get("updated_at", 0)), 1)
+        doc["events_per_s"] = runner.get("events_per_s")
+        doc["error"] = runner.get("error")
+    else:
+        doc["runner_state"] = "unknown (no status file)"
+    return doc
