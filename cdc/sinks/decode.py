@@ -136,6 +136,45 @@ def decode_value(value: Any, schema: Mapping[str, Any]) -> Any:
     return value
 
 
+def _zoned_to_naive_utc(value: Any) -> dt.datetime:
+    if type(value) is str and value.endswith("Z"):
+        try:
+            return dt.datetime.fromisoformat(value[:-1])
+        except ValueError:
+            pass
+    return _to_datetime(_zoned(value, {}))
+
+
+def field_decoder(
+    schema: Mapping[str, Any], kind: str | None = None
+) -> Callable[[Any], Any] | None:
+    """:func:`decode_value` for one field, resolved once (None: values pass unchanged).
+
+    With the target column's ``kind`` the result also coerces to it (see :func:`coerce`).
+    """
+    name = schema.get("name")
+    if name == "io.debezium.time.ZonedTimestamp" and kind == "datetime":
+        return _zoned_to_naive_utc
+    first = _field_decoder(schema)
+    second = COERCIONS.get(kind) if kind is not None else None
+    if first is None or second is None:
+        return first or second
+    return lambda value: second(first(value))
+
+
+def _field_decoder(schema: Mapping[str, Any]) -> Callable[[Any], Any] | None:
+    name = schema.get("name")
+    if isinstance(name, str) and name in _SEMANTIC:
+        semantic = _SEMANTIC[name]
+        return lambda value: semantic(value, schema)
+    kind = schema.get("type")
+    if kind == "bytes":
+        return _bytes
+    if kind == "array" and isinstance(schema.get("items"), Mapping):
+        return lambda value: decode_value(value, schema)
+    return None
+
+
 def field_schemas(envelope_schema: Mapping[str, Any] | None, part: str) -> dict[str, Any] | None:
     """The per-column schemas of the envelope's ``before``/``after`` struct, if declared."""
     if not envelope_schema:

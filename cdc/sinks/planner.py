@@ -17,19 +17,22 @@ consumer can dead-letter it and keep going.
 
 from __future__ import annotations
 
-import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from cdc.sinks.decode import DecodeError, coerce, decode_row, field_schemas
+import orjson
+
+from cdc.sinks.decode import COERCIONS, DecodeError, field_decoder, field_schemas
 from cdc.sinks.mapping import TRANSFORMS, SinkMapping, TableMapping
 from cdc.sinks.position import Position, PositionError, position_of
 
 Key = tuple[Any, ...]
 # Debezium's stand-in for an unchanged TOASTed column (text, and bytes after base64
 # decoding): the column is left out of the write, so the stored value stays.
-UNAVAILABLE = frozenset({"__debezium_unavailable_value", b"__debezium_unavailable_value"})
+UNAVAILABLE = frozenset(
+    {"__debezium_unavailable_value", "X19kZWJleml1bV91bmF2YWlsYWJsZV92YWx1ZQ=="}
+)
 
 
 class PoisonEvent(ValueError):
@@ -77,9 +80,39 @@ def parse_json(raw: bytes | str | None) -> Any:
     if raw is None:
         return None
     try:
-        return json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as exc:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
         raise PoisonEvent("undecodable", f"not JSON: {exc}") from None
+
+
+_SCHEMA_PREFIX = b'{"schema":'
+_PAYLOAD_CUT = b',"payload":'
+_schemas: dict[bytes, Mapping[str, Any] | None] = {}
+
+
+def _parse_wrapped(raw: bytes) -> tuple[Any, Mapping[str, Any] | None, bytes | None]:
+    """Parse a compact JsonConverter document, parsing its (repeated) schema only once.
+
+    Returns (payload, schema, schema bytes) — the bytes identify the schema for caches;
+    anything not in the compact ``{"schema":...,"payload":...}`` layout is parsed whole.
+    """
+    if raw.startswith(_SCHEMA_PREFIX) and raw.endswith(b"}"):
+        cut = raw.find(_PAYLOAD_CUT)
+        if cut > 0:
+            schema_bytes = raw[len(_SCHEMA_PREFIX):cut]
+            try:
+                payload = orjson.loads(raw[cut + len(_PAYLOAD_CUT):-1])
+                if schema_bytes not in _schemas:
+                    if len(_schemas) > 256:
+                        _schemas.clear()
+                    parsed = orjson.loads(schema_bytes)
+                    _schemas[schema_bytes] = parsed if isinstance(parsed, Mapping) else None
+            except orjson.JSONDecodeError:
+                pass
+            else:
+                return payload, _schemas[schema_bytes], schema_bytes
+    payload, schema = unwrap(parse_json(raw))
+    return payload, schema, None
 
 
 def unwrap(document: Any) -> tuple[Any, Mapping[str, Any] | None]:
@@ -97,31 +130,74 @@ def table_of_topic(topic: str) -> tuple[str | None, str]:
     return None, parts[-1]
 
 
-def _map_row(
-    mapping: TableMapping, row: Mapping[str, Any], schemas: Mapping[str, Any] | None
-) -> dict[str, Any]:
-    try:
-        decoded = decode_row(row, schemas)
-    except DecodeError as exc:
-        raise PoisonEvent("undecodable", f"{mapping.source}: {exc}") from None
-    out: dict[str, Any] = {}
+Convert = Callable[[Any], Any]
+# (target column, converter or None) per source column; None entry: ignored column
+ColumnPlans = dict[str, tuple[str, Convert | None] | None]
+_IGNORED = object()
+_plans: dict[tuple[int, str, bytes | None],
+             tuple[TableMapping, ColumnPlans, Mapping[str, Any] | None]] = {}
+
+
+def _compose(first: Convert | None, second: Convert | None) -> Convert | None:
+    if first is None or second is None:
+        return first or second
+    return lambda value: second(first(value))
+
+
+def _column_plan(
+    mapping: TableMapping, column: str, schema: Mapping[str, Any] | None
+) -> tuple[str, Convert | None] | None:
+    if column in mapping.ignore:
+        return None
+    target = mapping.target_column(column)
     kinds = mapping.columns
-    for column, value in decoded.items():
-        if column in mapping.ignore or (isinstance(value, str | bytes) and value in UNAVAILABLE):
-            continue
-        target = mapping.target_column(column)
-        if kinds is not None and target not in kinds:
-            raise PoisonEvent(
-                "unknown_column",
-                f"{mapping.source}: column {column!r} has no place in model {mapping.model!r}",
-            )
+    if kinds is not None and target not in kinds:
+        raise PoisonEvent(
+            "unknown_column",
+            f"{mapping.source}: column {column!r} has no place in model {mapping.model!r}",
+        )
+    if target in mapping.transform:
+        decoder = field_decoder(schema) if schema else None
+        return target, _compose(decoder, TRANSFORMS[mapping.transform[target]])
+    kind = kinds[target] if kinds is not None else None
+    if schema:
+        return target, field_decoder(schema, kind)
+    return target, COERCIONS.get(kind) if kind is not None else None
+
+
+def _plans_for(mapping: TableMapping, part: str, schema: Mapping[str, Any] | None,
+               schema_key: bytes | None) -> tuple[ColumnPlans, Mapping[str, Any] | None]:
+    """Per-column plans, cached when the schema is identified by its bytes (or absent)."""
+    if schema is not None and schema_key is None:
+        return {}, field_schemas(schema, part)
+    slot = (id(mapping), part, schema_key)
+    cached = _plans.get(slot)
+    if cached is None or cached[0] is not mapping:
+        if len(_plans) > 1024:
+            _plans.clear()
+        cached = _plans[slot] = (mapping, {}, field_schemas(schema, part))
+    return cached[1], cached[2]
+
+
+def _map_row(
+    mapping: TableMapping, row: Mapping[str, Any], plans: ColumnPlans,
+    fields: Mapping[str, Any] | None,
+) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for column, value in row.items():
         try:
-            if target in mapping.transform:
-                value = TRANSFORMS[mapping.transform[target]](value)
-            elif kinds is not None:
-                value = coerce(value, kinds[target])
-        except DecodeError as exc:
-            raise PoisonEvent("undecodable", f"{mapping.source}.{column}: {exc}") from None
+            plan = plans[column]
+        except KeyError:
+            plan = plans[column] = _column_plan(
+                mapping, column, fields.get(column) if fields else None)
+        if plan is None or (type(value) is str and value in UNAVAILABLE):
+            continue
+        target, convert = plan
+        if value is not None and convert is not None:
+            try:
+                value = convert(value)
+            except DecodeError as exc:
+                raise PoisonEvent("undecodable", f"{mapping.source}.{column}: {exc}") from None
         out[target] = value
     return out
 
@@ -143,12 +219,20 @@ def _source_ts(source: Mapping[str, Any]) -> int | None:
 def plan_event(
     mapping: SinkMapping, value: Any, *, key: Any = None, topic: str | None = None
 ) -> PlannedWrite | Skip:
-    if isinstance(value, bytes | str):
-        value = parse_json(value)
-    if value is None:
-        return _tombstone(mapping, key, topic)
-    payload, schema = unwrap(value)
-    if not isinstance(payload, Mapping):
+    schema_key: bytes | None = None
+    if isinstance(value, bytes):
+        if not value.strip():  # JsonConverter reads empty bytes as null: a tombstone
+            return _tombstone(mapping, key, topic)
+        payload, schema, schema_key = _parse_wrapped(value)
+        if payload is None and schema is None:
+            return _tombstone(mapping, key, topic)
+    else:
+        if isinstance(value, str):
+            value = parse_json(value)
+        if value is None:
+            return _tombstone(mapping, key, topic)
+        payload, schema = unwrap(value)
+    if type(payload) is not dict and not isinstance(payload, Mapping):
         raise PoisonEvent("undecodable", f"event payload is not an object: {payload!r}")
     if "op" not in payload:
         if "status" in payload and "event_count" in payload:
@@ -161,7 +245,9 @@ def plan_event(
     if op == "m":
         return Skip("logical message")
     source = payload.get("source")
-    if not isinstance(source, Mapping) or not isinstance(source.get("table"), str):
+    if (type(source) is not dict and not isinstance(source, Mapping)) or type(
+        source.get("table")
+    ) is not str:
         raise PoisonEvent("undecodable", "event has no source.table")
     schema_name = source.get("schema")
     table = mapping.for_source(schema_name if isinstance(schema_name, str) else None,
@@ -175,15 +261,15 @@ def plan_event(
     ts = _source_ts(source)
     if op in ("c", "u", "r"):
         after = payload.get("after")
-        if not isinstance(after, Mapping):
+        if type(after) is not dict and not isinstance(after, Mapping):
             raise PoisonEvent("undecodable", f"op {op!r} without an 'after' row")
-        row = _map_row(table, after, field_schemas(schema, "after"))
+        row = _map_row(table, after, *_plans_for(table, "after", schema, schema_key))
         return Upsert(table.model, _key(table, row), row, position, ts)
     if op == "d":
         before = payload.get("before")
         if not isinstance(before, Mapping):
             raise PoisonEvent("undecodable", "delete without a 'before' row")
-        row = _map_row(table, before, field_schemas(schema, "before"))
+        row = _map_row(table, before, *_plans_for(table, "before", schema, schema_key))
         return Delete(table.model, _key(table, row), position, ts)
     if op == "t":
         return Truncate(table.model, position, ts)
@@ -209,7 +295,7 @@ def _tombstone(mapping: SinkMapping, key: Any, topic: str | None) -> PlannedWrit
             for f in schema.get("fields") or ()
             if isinstance(f, Mapping) and isinstance(f.get("field"), str)
         }
-    row = _map_row(table, payload, schemas)
+    row = _map_row(table, payload, {}, schemas)
     return Delete(table.model, _key(table, row), None)
 
 

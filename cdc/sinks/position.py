@@ -11,10 +11,11 @@ the same position, so ``position <= stored`` means "already applied".
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
+
+import orjson
 
 
 class PositionError(ValueError):
@@ -69,14 +70,18 @@ def position_of(source: Mapping[str, Any]) -> Position:
     """The position of the event whose ``source`` block is given."""
     if "file" in source and "pos" in source and "lsn" not in source:
         return _binlog(source)
+    sequence = source.get("sequence")
+    if type(sequence) is str and sequence.startswith('["') and sequence.endswith('"]'):
+        first, sep, second = sequence[2:-2].partition('","')
+        if sep and first.isdigit() and second.isdigit():  # the common case, parsed fast
+            return Position(int(first), int(second))
     lsn = _as_int(source.get("lsn"), "lsn")
     commit: int | None = None
     change: int | None = None
-    sequence = source.get("sequence")
     if isinstance(sequence, str) and sequence:
         try:
-            parts = json.loads(sequence)
-        except ValueError:
+            parts = orjson.loads(sequence)
+        except orjson.JSONDecodeError:
             raise PositionError(f"source.sequence is not JSON: {sequence!r}") from None
         if not isinstance(parts, list) or len(parts) != 2:
             raise PositionError(f"source.sequence must be a pair: {sequence!r}")

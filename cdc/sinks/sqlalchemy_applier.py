@@ -31,7 +31,7 @@ from cdc.sinks.position import Position
 
 OFFSETS_TABLE = "strangler_sink_offsets"
 ROWS_TABLE = "strangler_sink_rows"
-_CHUNK = 500
+_CHUNK = 1000
 
 
 class ApplyError(RuntimeError):
@@ -125,6 +125,9 @@ def column_kind(column: sa.Column[Any]) -> str:
 
 
 def row_key(key: Key) -> str:
+    """A row's key as text: ``"7"`` for a single integer, else a JSON array."""
+    if len(key) == 1 and type(key[0]) is int:
+        return str(key[0])
     return json.dumps(list(key), default=str, separators=(",", ":"))
 
 
@@ -146,6 +149,7 @@ class SqlAlchemyApplier:
              for name, table in self.models.items()}
         )
         self._dialect = engine.dialect.name
+        self._sql_cache: dict[tuple[str, tuple[str, ...], tuple[str, ...]], str] = {}
 
     def create_tables(self) -> None:
         """Create the bookkeeping tables if missing (services normally migrate them)."""
@@ -177,6 +181,8 @@ class SqlAlchemyApplier:
                 for segment in collapse(writes):
                     applied += self._apply_segment(conn, segment)
                 self._record_offsets(conn, consumed)
+        except ApplyError:
+            raise
         except IntegrityError as exc:
             raise ApplyError("constraint", _db_message(exc)) from exc
         except DBAPIError as exc:
@@ -224,29 +230,71 @@ class SqlAlchemyApplier:
         table = self.models[model]
         key_columns = next(m.key for m in self.mapping.tables if m.model == model)
         upserts: dict[tuple[str, ...], list[dict[str, Any]]] = {}
-        deletes: list[dict[str, Any]] = []
+        deletes: list[Key] = []
         positions: list[dict[str, Any]] = []
         for w in writes:
             if isinstance(w, Upsert):
                 upserts.setdefault(tuple(w.row), []).append(dict(w.row))
             else:
-                deletes.append({f"k_{c}": v for c, v in zip(key_columns, w.key, strict=True)})
+                deletes.append(w.key)
             if w.position is not None:
                 positions.append({
                     "model": model, "row_key": row_key(w.key),
                     "position_commit": w.position.commit, "position_change": w.position.change,
                 })
-        if deletes:
-            condition = sa.and_(*(table.c[c] == sa.bindparam(f"k_{c}") for c in key_columns))
-            conn.execute(table.delete().where(condition), deletes)
+        for start in range(0, len(deletes), _CHUNK):
+            chunk = deletes[start:start + _CHUNK]
+            if len(key_columns) == 1:
+                condition = table.c[key_columns[0]].in_([k[0] for k in chunk])
+            else:
+                condition = sa.tuple_(*(table.c[c] for c in key_columns)).in_(chunk)
+            conn.execute(table.delete().where(condition))
         for columns, rows in upserts.items():
-            conn.execute(self._upsert(table, key_columns, columns), rows)
+            self._execute_upsert(conn, table, key_columns, columns, rows)
         if positions:
-            conn.execute(
-                self._upsert(self.rows_table, ("model", "row_key"),
-                             ("model", "row_key", "position_commit", "position_change")),
-                positions,
-            )
+            self._execute_upsert(conn, self.rows_table, ("model", "row_key"),
+                                 ("model", "row_key", "position_commit", "position_change"),
+                                 positions)
+
+    def _execute_upsert(self, conn: Connection, table: sa.Table, key: Sequence[str],
+                        columns: Sequence[str], rows: list[dict[str, Any]]) -> None:
+        """SQLite: one executemany. PostgreSQL: psycopg2's ``execute_values`` (multi-row
+        VALUES pages; its plain executemany is one round trip per row)."""
+        if self._dialect != "postgresql" or conn.dialect.driver != "psycopg2":
+            conn.execute(self._upsert(table, key, columns), rows)
+            return
+        import psycopg2
+        from psycopg2.extras import Json, execute_values
+
+        sql = self._pg_upsert_sql(conn, table, key, columns)
+        values = [
+            tuple(Json(v) if isinstance(v, dict | list) else v for v in (r[c] for c in columns))
+            for r in rows
+        ]
+        cursor = conn.connection.cursor()
+        try:
+            execute_values(cursor, sql, values, page_size=1000)
+        except psycopg2.IntegrityError as exc:
+            raise ApplyError("constraint", str(exc).strip().splitlines()[0]) from exc
+        except psycopg2.Error as exc:
+            raise ApplyError("database", str(exc).strip().splitlines()[0]) from exc
+        finally:
+            cursor.close()
+
+    def _pg_upsert_sql(self, conn: Connection, table: sa.Table, key: Sequence[str],
+                       columns: Sequence[str]) -> str:
+        slot = (table.name, tuple(key), tuple(columns))
+        sql = self._sql_cache.get(slot)
+        if sql is None:
+            quote = conn.dialect.identifier_preparer.quote
+            name = conn.dialect.identifier_preparer.format_table(table)
+            updates = [c for c in columns if c not in key]
+            action = ("DO UPDATE SET " + ", ".join(f"{quote(c)} = EXCLUDED.{quote(c)}"
+                                                   for c in updates)) if updates else "DO NOTHING"
+            sql = (f"INSERT INTO {name} ({', '.join(quote(c) for c in columns)}) VALUES %s "
+                   f"ON CONFLICT ({', '.join(quote(c) for c in key)}) {action}")
+            self._sql_cache[slot] = sql
+        return sql
 
     def _upsert(
         self, table: sa.Table, key: Sequence[str], columns: Sequence[str]
