@@ -167,14 +167,15 @@ class SqliteCapture:
             self._error, self._state = str(exc), "failed"
             raise
         finally:
-            if self._source is not None:
-                self._source.close()
-            if broker is not None:
-                broker.stop()
             if self._state != "failed":
                 self._state = "stopped"
             self.metrics.streaming.set(0)
             self._write_status()
+            if self._source is not None:
+                self._source.close()
+                self._source = None
+            if broker is not None:
+                broker.stop()
             if server is not None:
                 server.stop()
 
