@@ -25,6 +25,17 @@ def _config(plan_path: Path) -> Any:
         raise click.ClickException(str(exc)) from exc
 
 
+def _sqlite_capture(plan_path: Path) -> Any:
+    """The SQLite source's runner when the monolith's database is SQLite, else None."""
+    from cdc.errors import CdcError
+    from cdc.sources.sqlite.runner import capture_for_plan
+
+    try:
+        return capture_for_plan(plan_path)
+    except CdcError as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
 def _fail(exc: Exception) -> click.ClickException:
     return click.ClickException(str(exc))
 
@@ -43,8 +54,7 @@ def run(plan_path: Path) -> None:
     from strangler_proxy import jsonlog
 
     jsonlog.configure("cdc")
-    config = _config(plan_path)
-    capture = PgCapture(config)
+    capture: Any = _sqlite_capture(plan_path) or PgCapture(_config(plan_path))
 
     def on_signal(signum: int, _frame: Any) -> None:
         capture.stop()
@@ -121,10 +131,10 @@ def _status_doc(config: Any) -> dict[str, Any]:
 def status(plan_path: Path, as_json: bool) -> None:
     """Slot, confirmed LSN, lag, last event and events/s."""
     from cdc.errors import CdcError
+    from cdc.sources.sqlite.runner import status_for_plan
 
-    config = _config(plan_path)
     try:
-        doc = _status_doc(config)
+        doc = status_for_plan(plan_path) or _status_doc(_config(plan_path))
     except CdcError as exc:
         raise _fail(exc) from exc
     if as_json:
