@@ -20,6 +20,7 @@ from starlette.types import Receive, Scope, Send
 
 from strangler_proxy.admin import PREFIX, admin_app, plan_summary
 from strangler_proxy.audit import reload_recorder
+from strangler_proxy.figures import baselines
 from strangler_proxy.forwarding.accesslog import AccessLog
 from strangler_proxy.forwarding.handler import Handler
 from strangler_proxy.forwarding.mirror import Mirror
@@ -217,7 +218,7 @@ def create_app(
     """The proxy serving ``plan_path``, reloading it when the file changes (raises
     PlanError if the initial plan is invalid)."""
     metrics = ProxyMetrics()
-    record_stage_changes = reload_recorder()
+    record_stage_changes = reload_recorder(snapshot=lambda: baselines(metrics.render()))
 
     def reloaded(old: LoadedPlan, new: LoadedPlan) -> None:
         metrics.reloads["ok"] += 1

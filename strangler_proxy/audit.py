@@ -260,8 +260,12 @@ def record_reload_changes(
     plan_path: Path,
     plan_hash: str,
     plan_data: Mapping[str, Any] | None = None,
+    figures: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> list[Entry]:
     """Append a ``plan-edit`` entry for each stage change between two plans.
+
+    ``figures`` maps a service to what to keep as its figures (the proxy passes its
+    counters at the swap, the baseline for judging the new stage).
 
     Called by the proxy after it swapped in a reloaded plan. A change already recorded
     as the service's latest entry with this plan hash is skipped, so a ``strangle
@@ -284,6 +288,7 @@ def record_reload_changes(
                 actor=PLAN_EDIT,
                 plan_hash=plan_hash,
                 reason="plan file edited; change noticed by the proxy on reload",
+                figures=(figures or {}).get(name),
             )
             for name, before, after in changes
             if latest.get(name) != (after, plan_hash)
@@ -292,19 +297,24 @@ def record_reload_changes(
     return entries
 
 
-def reload_recorder() -> Callable[[LoadedPlan, LoadedPlan], None]:
+def reload_recorder(
+    snapshot: Callable[[], Mapping[str, Mapping[str, Any]]] | None = None,
+) -> Callable[[LoadedPlan, LoadedPlan], None]:
     """An ``on_reload(old, new)`` callback for the proxy's PlanWatcher.
 
     Records hand edits via :func:`record_reload_changes` on one background thread (in
-    order, off the event loop). A history that cannot be written is logged, never
-    allowed to disturb the reload.
+    order, off the event loop). ``snapshot()`` is taken at the swap and gives each
+    service's figures to keep (see :func:`strangler_proxy.figures.baselines`). A history
+    that cannot be written is logged, never allowed to disturb the reload.
     """
     executor: ThreadPoolExecutor | None = None
 
-    def work(old: LoadedPlan, new: LoadedPlan) -> None:
+    def work(
+        old: LoadedPlan, new: LoadedPlan, figures: Mapping[str, Mapping[str, Any]] | None
+    ) -> None:
         try:
             written = record_reload_changes(
-                old.plan, new.plan, plan_path=new.path, plan_hash=new.sha256
+                old.plan, new.plan, plan_path=new.path, plan_hash=new.sha256, figures=figures
             )
         except OSError as exc:
             log.warning(
@@ -320,13 +330,14 @@ def reload_recorder() -> Callable[[LoadedPlan, LoadedPlan], None]:
 
     def on_reload(old: LoadedPlan, new: LoadedPlan) -> None:
         nonlocal executor
+        figures = snapshot() if snapshot is not None else None
         try:
             asyncio.get_running_loop()
         except RuntimeError:
-            work(old, new)
+            work(old, new, figures)
             return
         if executor is None:
             executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="audit")
-        executor.submit(work, old, new)
+        executor.submit(work, old, new, figures)
 
     return on_reload

@@ -45,6 +45,7 @@ __all__ = [
     "SourceUnavailable",
     "Sources",
     "StoreShadowSource",
+    "baselines",
     "collect",
     "quantile",
 ]
@@ -272,6 +273,16 @@ def parse_metrics(text: str) -> dict[str, ServiceCounters]:
             latency.get(name, {}),
         )
         for name in services
+    }
+
+
+def baselines(metrics_text: str | bytes) -> dict[str, dict[str, Any]]:
+    """Per-service audit figures from the proxy's own metrics at a plan swap: the
+    counters the new stage is measured from."""
+    text = metrics_text.decode() if isinstance(metrics_text, bytes) else metrics_text
+    return {
+        name: {"proxy_counters": counters.to_json(), "window": "at the plan swap"}
+        for name, counters in parse_metrics(text).items()
     }
 
 

@@ -219,3 +219,25 @@ def test_reload_recorder_runs_off_the_event_loop(
 
     entries = asyncio.run(main())
     assert [(e.from_, e.to) for e in entries] == [(Rung("service"), Rung("shadow"))]
+
+
+def test_reload_entries_keep_the_proxy_counters_at_the_swap(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from strangler_proxy.audit import reload_recorder
+    from strangler_proxy.figures import ServiceCounters, baselines
+    from strangler_proxy.metrics import ProxyMetrics
+    from strangler_proxy.plan.io import load_plan
+
+    monkeypatch.delenv(HISTORY_ENV, raising=False)
+    metrics = ProxyMetrics()
+    for _ in range(7):
+        metrics.observe("orders", "orders", 200, 0.002)
+    plan = tmp_path / "migration_plan.yaml"
+    plan.write_text(RELOAD_PLAN)
+    old = load_plan(plan)
+    plan.write_text(RELOAD_PLAN.replace("stage: service", "stage: monolith"))
+    reload_recorder(snapshot=lambda: baselines(metrics.render()))(old, load_plan(plan))
+    (entry,), _ = History(tmp_path / "var" / "history.jsonl").read()
+    assert entry.figures is not None
+    assert ServiceCounters.from_json(entry.figures["proxy_counters"]).served == 7
