@@ -5,12 +5,14 @@ psycopg2 errors are translated into :class:`~cdc.errors.SourceError` here.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
 import psycopg2
+import psycopg2.errors
 import psycopg2.extensions
 import psycopg2.extras
 
@@ -169,11 +171,21 @@ def slot_info(conn: Any, slot: str) -> SlotInfo | None:
     )
 
 
-def drop_slot(conn: Any, slot: str) -> bool:
-    with translate(f"cannot drop replication slot {slot}"), conn.cursor() as cur:
-        cur.execute(
-            "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots "
-            "WHERE slot_name = %s",
-            (slot,),
-        )
-        return bool(cur.rowcount > 0)
+def drop_slot(conn: Any, slot: str, *, busy_wait_s: float = 15.0) -> bool:
+    """Drop the slot if it exists; waits ``busy_wait_s`` for a dying holder to let go."""
+    deadline = time.monotonic() + busy_wait_s
+    while True:
+        try:
+            with conn.cursor() as cur:
+                cur.execute(
+                    "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots "
+                    "WHERE slot_name = %s",
+                    (slot,),
+                )
+                return bool(cur.rowcount > 0)
+        except psycopg2.errors.ObjectInUse as exc:
+            if time.monotonic() >= deadline:
+                raise SourceError(f"replication slot {slot} is in use; stop its holder") from exc
+            time.sleep(0.2)
+        except psycopg2.Error as exc:
+            raise SourceError(f"cannot drop replication slot {slot}: {exc}") from exc

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import select
+import time
 from typing import Any
 
 import psycopg2
@@ -59,23 +60,33 @@ class ReplicationStream:
         assert row is not None
         return parse_lsn(row[1]), row[2]
 
-    def start(self, start_lsn: int = 0) -> None:
+    def start(self, start_lsn: int = 0, *, busy_wait_s: float = 15.0) -> None:
+        """Start streaming. A slot still held by a killed predecessor's walsender is
+        retried for ``busy_wait_s`` (PostgreSQL notices the dead client quickly)."""
         options = {"proto_version": "1", "publication_names": self.publication}
-        try:
-            self._cur.start_replication(
-                slot_name=self.slot,
-                decode=False,
-                start_lsn=start_lsn,
-                options=options,
-                status_interval=10,
-            )
-        except psycopg2.errors.ObjectInUse as exc:
-            raise SlotError(
-                f"replication slot {self.slot} is in use by another process (another "
-                "`strangle cdc run`?)"
-            ) from exc
-        except psycopg2.Error as exc:
-            raise SlotError(f"cannot stream from slot {self.slot}: {str(exc).strip()}") from exc
+        deadline = time.monotonic() + busy_wait_s
+        while True:
+            try:
+                self._cur.start_replication(
+                    slot_name=self.slot,
+                    decode=False,
+                    start_lsn=start_lsn,
+                    options=options,
+                    status_interval=10,
+                )
+                return
+            except psycopg2.errors.ObjectInUse as exc:
+                if time.monotonic() < deadline:
+                    time.sleep(0.2)
+                    continue
+                raise SlotError(
+                    f"replication slot {self.slot} is in use by another process (another "
+                    "`strangle cdc run`?)"
+                ) from exc
+            except psycopg2.Error as exc:
+                raise SlotError(
+                    f"cannot stream from slot {self.slot}: {str(exc).strip()}"
+                ) from exc
 
     def read(self) -> tuple[bytes, int] | None:
         """The next message's payload and LSN, or None when nothing is buffered."""
