@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -9,9 +10,10 @@ import click
 
 from strangler_proxy.cli.common import echo_json, json_option, plan_option
 from strangler_proxy.plan.errors import PlanError
-from strangler_proxy.plan.io import LoadedPlan, load_plan
+from strangler_proxy.plan.io import LoadedPlan, load_plan, parse_plan_bytes
 from strangler_proxy.plan.schema import plan_schema_json
 from strangler_proxy.plan.stages import current_step
+from strangler_proxy.plandiff import diff_plans
 
 __all__ = ["plan"]
 
@@ -52,6 +54,49 @@ def validate(plan_path: Path, as_json: bool) -> None:
         )
     for warning in p.warnings:
         click.echo(f"  warning: {warning}")
+
+
+@plan.command()
+@click.argument("old", type=click.Path(path_type=Path, dir_okay=False, allow_dash=True))
+@click.argument("new", required=False, type=click.Path(path_type=Path, dir_okay=False))
+@plan_option
+@json_option
+def diff(old: Path, new: Path | None, plan_path: Path, as_json: bool) -> None:
+    """What changes going from plan OLD to NEW (default: --plan), in plan terms.
+
+    OLD may be - for stdin: ``git show HEAD~1:migration_plan.yaml | strangle plan diff -``.
+    Exit 0 when equivalent, 1 when they differ, 2 when either is invalid.
+    """
+    before = _load_for_diff(old)
+    after = _load_for_diff(new or plan_path)
+    changes = diff_plans(before.plan, after.plan)
+    if as_json:
+        echo_json(
+            {
+                "old": {"path": str(old), "sha256": before.sha256},
+                "new": {"path": str(new or plan_path), "sha256": after.sha256},
+                "changes": [c.to_json() for c in changes],
+            }
+        )
+    elif not changes:
+        click.echo("no differences that affect routing, gates or data")
+    else:
+        for change in changes:
+            click.echo(str(change))
+    if changes:
+        raise SystemExit(1)
+
+
+def _load_for_diff(path: Path) -> LoadedPlan:
+    try:
+        if str(path) == "-":
+            return parse_plan_bytes(sys.stdin.buffer.read(), "<stdin>")
+        return load_plan(path)
+    except PlanError as exc:
+        click.echo(f"INVALID {path}", err=True)
+        for finding in exc.findings:
+            click.echo(f"  error: {finding}", err=True)
+        raise SystemExit(2) from None
 
 
 @plan.command()
