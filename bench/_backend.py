@@ -1,6 +1,7 @@
 """The benchmark backend: a minimal keep-alive HTTP/1.1 server answering every request
 with the same 1 KB JSON body. Raw asyncio (uvloop when present) so the backend is never
 the bottleneck. ``python -m bench._backend PORT [DELAY_S]`` — DELAY_S makes it slow.
+:func:`asgi_app` is the same answer as an ASGI app under uvicorn (a typical upstream).
 """
 
 from __future__ import annotations
@@ -16,6 +17,20 @@ RESPONSE = (
     b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: %d\r\n\r\n"
     % len(BODY)
 ) + BODY
+
+
+async def asgi_app(scope: dict[str, object], receive: object, send: object) -> None:
+    """The same answer as an ASGI app (``uvicorn bench._backend:asgi_app``): a typical
+    Python upstream, slower than the raw server."""
+    if scope["type"] != "http":
+        return
+    await send({  # type: ignore[operator]
+        "type": "http.response.start",
+        "status": 200,
+        "headers": [(b"content-type", b"application/json"),
+                    (b"content-length", str(len(BODY)).encode())],
+    })
+    await send({"type": "http.response.body", "body": BODY})  # type: ignore[operator]
 
 
 class Backend(asyncio.Protocol):

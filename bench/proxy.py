@@ -1,11 +1,13 @@
 """Proxy throughput and latency vs nginx ``proxy_pass`` to the same backend.
 
-    python -m bench proxy [--duration 10] [--connections 32] [--latency-requests 3000]
+    python -m bench proxy [--duration 5] [--rounds 3] [--connections 32]
 
 Starts the 1 KB JSON backend (``bench/_backend.py``), nginx (one worker, keep-alive
 upstream) and ``strangle proxy`` (one worker), drives each with wrk, measures no-load
-latency with sequential keep-alive requests, then the shadow cases: 100% mirroring to a
-healthy candidate, to a dead one and to a slow one. Prints one JSON object.
+latency with sequential keep-alive requests, and the shadow cases: 100% mirroring to a
+healthy candidate, to a dead one and to a slow one. All targets run side by side and are
+measured in interleaved rounds (the machine is shared and noisy; medians are reported,
+with every run). Prints one JSON object.
 
 Needs ``nginx`` and ``wrk`` (Debian: ``apt-get install -y nginx wrk``); when missing and
 running as root the bench installs them, otherwise it says what to install and exits 2.
@@ -135,6 +137,15 @@ def backend(stack: ExitStack, tmp: Path, delay: float = 0.0) -> int:
     return port
 
 
+def asgi_backend(stack: ExitStack, tmp: Path) -> int:
+    port = free_port()
+    start(stack, [sys.executable, "-m", "uvicorn", "bench._backend:asgi_app", "--port",
+                  str(port), "--loop", "uvloop", "--http", "httptools", "--no-access-log",
+                  "--log-level", "warning", "--lifespan", "off"], port,
+          tmp / f"asgi-backend-{port}.log")
+    return port
+
+
 def proxy(stack: ExitStack, tmp: Path, backend_port: int, candidate_port: int,
           stage: str) -> int:
     plan = tmp / f"plan-{stage}-{candidate_port}.yaml"
@@ -149,11 +160,12 @@ def proxy(stack: ExitStack, tmp: Path, backend_port: int, candidate_port: int,
 
 def nginx(stack: ExitStack, tmp: Path, backend_port: int) -> int:
     port = free_port()
+    home = tmp / f"nginx-{port}"
     for d in ("body", "proxy", "fastcgi", "uwsgi", "scgi"):
-        (tmp / d).mkdir(exist_ok=True)
-    conf = tmp / "nginx.conf"
-    conf.write_text(NGINX.format(tmp=tmp, backend=backend_port, port=port))
-    start(stack, ["nginx", "-c", str(conf), "-p", str(tmp)], port, tmp / "nginx.log")
+        (home / d).mkdir(parents=True, exist_ok=True)
+    conf = home / "nginx.conf"
+    conf.write_text(NGINX.format(tmp=home, backend=backend_port, port=port))
+    start(stack, ["nginx", "-c", str(conf), "-p", str(home)], port, home / "nginx.log")
     return port
 
 
@@ -177,33 +189,6 @@ def wrk(port: int, duration: int, connections: int) -> dict[str, Any]:
     return {"rps": float(m.group(1)), **pct, **({"errors": errors} if errors else {})}
 
 
-def sequential_latency(port: int, n: int) -> dict[str, float]:
-    """p50/p99 of n sequential requests on one keep-alive connection (no load)."""
-    request = f"GET {PATH} HTTP/1.1\r\nHost: bench\r\n\r\n".encode()
-    samples = []
-    with socket.create_connection(("127.0.0.1", port)) as s:
-        s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        for i in range(n + 200):
-            t0 = time.perf_counter()
-            s.sendall(request)
-            buf = b""
-            while True:
-                buf += s.recv(65536)
-                end = buf.find(b"\r\n\r\n")
-                if end >= 0:
-                    m = re.search(rb"content-length: *(\d+)", buf[:end], re.I)
-                    if m and len(buf) >= end + 4 + int(m.group(1)):
-                        break
-            if i >= 200:  # warm-up
-                samples.append((time.perf_counter() - t0) * 1000)
-    samples.sort()
-    return {
-        "p50_ms": round(statistics.median(samples), 4),
-        "p99_ms": round(samples[int(len(samples) * 0.99)], 4),
-        "mean_ms": round(statistics.fmean(samples), 4),
-    }
-
-
 def machine() -> dict[str, Any]:
     cpu = ""
     try:
@@ -218,58 +203,112 @@ def machine() -> dict[str, Any]:
             "platform": platform.platform(), "loadavg_at_start": [round(x, 2) for x in load]}
 
 
+def sequential_samples(port: int, n: int) -> list[float]:
+    """Milliseconds per request for n sequential requests on one keep-alive connection."""
+    request = f"GET {PATH} HTTP/1.1\r\nHost: bench\r\n\r\n".encode()
+    samples = []
+    with socket.create_connection(("127.0.0.1", port)) as s:
+        s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        for i in range(n + 100):
+            t0 = time.perf_counter()
+            s.sendall(request)
+            buf = b""
+            while True:
+                buf += s.recv(65536)
+                end = buf.find(b"\r\n\r\n")
+                if end >= 0:
+                    m = re.search(rb"content-length: *(\d+)", buf[:end], re.I)
+                    if m and len(buf) >= end + 4 + int(m.group(1)):
+                        break
+            if i >= 100:  # warm-up
+                samples.append((time.perf_counter() - t0) * 1000)
+    return samples
+
+
+def summarize(samples: list[float]) -> dict[str, float]:
+    samples = sorted(samples)
+    return {
+        "p50_ms": round(statistics.median(samples), 4),
+        "p99_ms": round(samples[int(len(samples) * 0.99)], 4),
+        "mean_ms": round(statistics.fmean(samples), 4),
+        "n": len(samples),
+    }
+
+
 def main(argv: list[str]) -> int:
     ap = argparse.ArgumentParser(prog="python -m bench proxy")
-    ap.add_argument("--duration", type=int, default=10, help="seconds per wrk run")
+    ap.add_argument("--duration", type=int, default=5, help="seconds per wrk run")
+    ap.add_argument("--rounds", type=int, default=3,
+                    help="interleaved rounds; figures are medians over rounds")
     ap.add_argument("--connections", type=int, default=32)
-    ap.add_argument("--latency-requests", type=int, default=3000)
+    ap.add_argument("--latency-requests", type=int, default=1000, help="per round")
     ap.add_argument("--skip-shadow", action="store_true")
+    ap.add_argument("--skip-asgi-backend", action="store_true",
+                    help="skip the second comparison behind a uvicorn (ASGI) backend")
     args = ap.parse_args(argv)
     ensure_tools()
-    result: dict[str, Any] = {"bench": "proxy", "machine": machine(),
-                              "config": {"duration_s": args.duration,
-                                         "connections": args.connections,
-                                         "response_bytes": 1024, "path": PATH}}
+    result: dict[str, Any] = {
+        "bench": "proxy",
+        "machine": machine(),
+        "config": {"duration_s": args.duration, "rounds": args.rounds,
+                   "connections": args.connections, "response_bytes": 1024, "path": PATH,
+                   "wrk_threads": 1, "nginx_workers": 1, "proxy_workers": 1,
+                   "proxy_access_log": "on (to a file)", "nginx_access_log": "on (to a file)"},
+    }
     with ExitStack() as stack, tempfile.TemporaryDirectory(prefix="bench-proxy-") as t:
         tmp = Path(t)
         be = backend(stack, tmp)
         cand = backend(stack, tmp)
         slow = backend(stack, tmp, delay=1.0)
         dead = free_port()
-        ng = nginx(stack, tmp, be)
-        px = proxy(stack, tmp, be, cand, "monolith")
-        for port in (be, ng, px):  # warm up connections and code paths
-            wrk(port, 2, args.connections)
-        latency = {name: sequential_latency(port, args.latency_requests)
-                   for name, port in (("direct", be), ("nginx", ng), ("proxy", px))}
-        throughput = {name: wrk(port, args.duration, args.connections)
-                      for name, port in (("direct", be), ("nginx", ng), ("proxy", px))}
+        targets = {"direct": be, "nginx": nginx(stack, tmp, be),
+                   "proxy": proxy(stack, tmp, be, cand, "monolith")}
+        if not args.skip_asgi_backend:
+            ab = asgi_backend(stack, tmp)
+            targets["asgi_direct"] = ab
+            targets["asgi_nginx"] = nginx(stack, tmp, ab)
+            targets["asgi_proxy"] = proxy(stack, tmp, ab, cand, "monolith")
+        if not args.skip_shadow:
+            targets["shadow_healthy"] = proxy(stack, tmp, be, cand, "shadow")
+            targets["shadow_dead"] = proxy(stack, tmp, be, dead, "shadow")
+            targets["shadow_slow"] = proxy(stack, tmp, be, slow, "shadow")
+        for port in targets.values():  # warm up connections and code paths
+            wrk(port, 1, args.connections)
+        lat: dict[str, list[float]] = {n: [] for n in ("direct", "nginx", "proxy")}
+        runs: dict[str, list[dict[str, Any]]] = {n: [] for n in targets}
+        for _ in range(args.rounds):
+            for name in lat:
+                lat[name] += sequential_samples(targets[name], args.latency_requests)
+            for name, port in targets.items():
+                runs[name].append(wrk(port, args.duration, args.connections))
+        latency = {name: summarize(samples) for name, samples in lat.items()}
+        rps = {name: statistics.median(r["rps"] for r in rs) for name, rs in runs.items()}
         result["latency_no_load"] = latency
-        result["throughput"] = throughput
-        plain = throughput["proxy"]["rps"]
+        result["throughput_rps_median"] = {k: round(v, 1) for k, v in rps.items()}
+        result["throughput_runs"] = runs
+
         def added(name: str, pct: str) -> float:
             return round(latency[name][pct] - latency["direct"][pct], 4)
 
+        plain = rps["proxy"]
         ratios: dict[str, float] = {
-            "proxy_vs_nginx_throughput": round(plain / throughput["nginx"]["rps"], 3),
+            "proxy_vs_nginx_throughput": round(plain / rps["nginx"], 3),
             "proxy_added_p50_ms": added("proxy", "p50_ms"),
             "proxy_added_p99_ms": added("proxy", "p99_ms"),
             "nginx_added_p50_ms": added("nginx", "p50_ms"),
             "nginx_added_p99_ms": added("nginx", "p99_ms"),
         }
+        if not args.skip_asgi_backend:
+            ratios["asgi_backend_proxy_vs_nginx_throughput"] = round(
+                rps["asgi_proxy"] / rps["asgi_nginx"], 3
+            )
         if not args.skip_shadow:
-            shadow = {}
-            for name, cand_port in (("healthy", cand), ("dead", dead), ("slow", slow)):
-                port = proxy(stack, tmp, be, cand_port, "shadow")
-                wrk(port, 2, args.connections)
-                shadow[name] = wrk(port, args.duration, args.connections)
-            result["shadow_100pct"] = shadow
-            ratios["shadow_healthy_vs_plain"] = round(shadow["healthy"]["rps"] / plain, 3)
-            ratios["shadow_dead_vs_plain"] = round(shadow["dead"]["rps"] / plain, 3)
-            ratios["shadow_slow_vs_plain"] = round(shadow["slow"]["rps"] / plain, 3)
+            for case in ("healthy", "dead", "slow"):
+                ratios[f"shadow_{case}_vs_plain"] = round(rps[f"shadow_{case}"] / plain, 3)
         result["ratios"] = ratios
         result["goals"] = {
             "proxy_vs_nginx_throughput": ">= 0.5",
+            "asgi_backend_proxy_vs_nginx_throughput": ">= 0.5",
             "proxy_added_p50_ms": "<= 0.25",
             "proxy_added_p99_ms": "<= 1.0",
             "shadow_healthy_vs_plain": ">= 0.65",

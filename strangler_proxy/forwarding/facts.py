@@ -29,7 +29,7 @@ class LazyHeaders(Mapping[str, str]):
         found = [v.decode("latin-1") for n, v in self._raw if n == name]
         if not found:
             raise KeyError(key)
-        return ("; " if key == "cookie" else ", ").join(found)
+        return ("; " if name == b"cookie" else ", ").join(found)
 
     def __iter__(self) -> Iterator[str]:
         seen: dict[str, None] = {}

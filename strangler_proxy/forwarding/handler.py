@@ -49,6 +49,21 @@ log = logging.getLogger("strangler.proxy")
 MIRROR_BODY_CAP = int(os.environ.get("STRANGLER_SHADOW_BODY_CAP", str(1024 * 1024)))
 
 
+def _env_int(name: str) -> int | None:
+    value = os.environ.get(name)
+    if not value:
+        return None
+    try:
+        return int(value)
+    except ValueError:
+        raise ValueError(f"{name} must be an integer number of bytes, got {value!r}") from None
+
+
+# Environment overrides of the plan's proxy.max_header_bytes / proxy.max_body_bytes.
+MAX_HEADER_BYTES = _env_int("STRANGLER_MAX_HEADER_BYTES")
+MAX_BODY_BYTES = _env_int("STRANGLER_MAX_BODY_BYTES")
+
+
 @dataclass(slots=True)
 class Target:
     """A plan upstream resolved to its pool and timeouts."""
@@ -76,20 +91,21 @@ class Handler:
         self.clock = clock
         self.pools: dict[str, Pool] = {}
         self.breakers: dict[str, Breaker] = {}
-        self._targets: dict[PlanUpstream, tuple[Upstream, Pool, Timeouts]] = {}
+        self._targets: dict[tuple[str, PlanUpstream], Target] = {}
         self._needs_plan: Plan | None = None
         self._needs = PlanNeeds(shadow=True, canary=True)
 
     def target(self, name: str, up: PlanUpstream) -> Target:
-        found = self._targets.get(up)
+        """The pool and timeouts for a plan upstream (one pool per URL, never per plan)."""
+        found = self._targets.get((name, up))
         if found is None:
             origin = Upstream.from_url(up.url)
             pool = self.pools.get(up.url)
             if pool is None:
                 pool = self.pools[up.url] = Pool(origin)
-            found = (origin, pool, Timeouts(up.connect_timeout, up.read_timeout))
-            self._targets[up] = found
-        return Target(name, *found)
+            found = Target(name, origin, pool, Timeouts(up.connect_timeout, up.read_timeout))
+            self._targets[(name, up)] = found
+        return found
 
     def breaker_states(self) -> dict[str, str]:
         return {url: b.state for url, b in self.breakers.items()}
@@ -109,9 +125,10 @@ class Handler:
         size = 0
         for name, value in headers:
             size += len(name) + len(value) + 4
-        if size > settings.max_header_bytes:
+        max_header = MAX_HEADER_BYTES or settings.max_header_bytes
+        if size > max_header:
             await self._reject(send, 431, "header_too_large",
-                               f"request headers exceed {settings.max_header_bytes} bytes",
+                               f"request headers exceed {max_header} bytes",
                                new_request_id(), scope, started)
             return
         try:
@@ -132,7 +149,7 @@ class Handler:
                 receive,
                 content_length=rh.content_length,
                 chunked=rh.chunked,
-                limit=settings.max_body_bytes,
+                limit=settings.max_body_bytes if MAX_BODY_BYTES is None else MAX_BODY_BYTES,
                 buffer_up_to=MIRROR_BODY_CAP if buffered else 0,
             )
         except BodyTooLarge as exc:

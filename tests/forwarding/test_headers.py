@@ -118,9 +118,7 @@ def test_host_override_replaces_host_but_keeps_original_in_forwarded_host() -> N
 
 
 def test_request_id_is_propagated_or_generated() -> None:
-    kept = upstream_request_headers(
-        [(b"x-request-id", b"abc-123")], client_ip=b"x", scheme=b"http"
-    )
+    kept = upstream_request_headers([(b"x-request-id", b"abc-123")], client_ip=b"x", scheme=b"http")
     assert kept.request_id == b"abc-123" and value(kept.headers, b"x-request-id") == b"abc-123"
     made = upstream_request_headers([], client_ip=b"x", scheme=b"http")
     assert re.fullmatch(rb"[0-9a-f]{32}", made.request_id)

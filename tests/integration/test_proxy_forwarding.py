@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.proxy_env import ProxyEnv, proxy_env, raw_exchange
+from tests.support.proxy_env import ProxyEnv, proxy_env, raw_exchange, wait_until
 
 PLAN = """
 version: 1
@@ -281,9 +281,20 @@ def test_oversized_headers_get_431(env: ProxyEnv) -> None:
     assert status == 431 and json.loads(body)["error"] == "header_too_large"
 
 
-def test_oversized_body_gets_413_by_length(env: ProxyEnv) -> None:
-    status, _, body = env.request("POST", "/upload", body=b"x" * 1_000_001)
-    assert status == 413 and "request_id" in json.loads(body)
+def test_oversized_body_gets_413_by_length_before_it_is_sent(env: ProxyEnv) -> None:
+    # only the head is sent: the proxy must answer from Content-Length alone
+    raw = raw_exchange(
+        env.port,
+        b"POST /upload HTTP/1.1\r\nHost: x\r\nContent-Length: 1000001\r\n"
+        b"X-Request-ID: too-big\r\n\r\n",
+    )
+    head, _, body = raw.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 413")
+    assert json.loads(body) == {
+        "error": "body_too_large",
+        "message": "request body of 1000001 bytes exceeds 1000000",
+        "request_id": "too-big",
+    }
 
 
 def test_oversized_chunked_body_gets_413(env: ProxyEnv) -> None:
@@ -336,3 +347,25 @@ def test_http_client_library_sees_a_clean_exchange(env: ProxyEnv) -> None:
     c.close()
     assert body["upstream"] == "svc" and body["method"] == "PATCH"
     assert body["body"] == '{"read": true}'
+
+
+def test_client_leaving_mid_download_releases_the_upstream(env: ProxyEnv) -> None:
+    with socket.create_connection(("127.0.0.1", env.port), timeout=10) as s:
+        s.sendall(b"GET /download?n=2000&size=65536&delay=0.01 HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert s.recv(65536).startswith(b"HTTP/1.1 200")
+    # 2000 chunks at 10 ms would take 20 s; the proxy must drop the upstream at once
+
+    def monolith_pool_idle() -> bool:
+        _, body = env.admin("status")
+        pool = json.loads(body)["pools"][env.urls["monolith"]]
+        return bool(pool["open"] == pool["idle"])
+
+    assert wait_until(monolith_pool_idle, timeout=3)
+
+
+def test_body_limit_from_environment_overrides_the_plan(tmp_path: Path) -> None:
+    with proxy_env(
+        tmp_path, PLAN, {"monolith": {}, "svc": {}}, env={"STRANGLER_MAX_BODY_BYTES": "10"}
+    ) as small:
+        assert small.request("POST", "/upload", body=b"x" * 10)[0] == 200
+        assert small.request("POST", "/upload", body=b"x" * 11)[0] == 413

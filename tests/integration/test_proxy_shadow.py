@@ -158,6 +158,18 @@ def test_dead_candidate_is_recorded_as_error_and_client_is_served(
     assert proxy.metric("strangler_shadow_total", service="ghost", outcome="candidate_error") >= 1
 
 
+def test_dead_candidate_trips_the_mirror_breaker(env: tuple[ProxyEnv, Path]) -> None:
+    proxy, _ = env
+    for _ in range(12):
+        assert proxy.request("GET", "/api/ghost")[0] == 200
+        time.sleep(0.05)
+    errors = proxy.metric("strangler_shadow_total", service="ghost", outcome="candidate_error")
+    skipped = proxy.metric(
+        "strangler_shadow_total", service="ghost", outcome="skipped_candidate_down"
+    )
+    assert errors <= 6 and skipped >= 6  # 5 failures open the breaker for 5 s
+
+
 def test_unmatched_requests_are_never_mirrored(env: tuple[ProxyEnv, Path]) -> None:
     proxy, record = env
     proxy.echo("/echo/nothing", headers={"X-Request-ID": "sh-unmatched"})
