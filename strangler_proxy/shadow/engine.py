@@ -239,13 +239,13 @@ class ShadowEngine:
         return results
 
     def _pick_samples(self, endpoint: Endpoint, exchange: Exchange, result: Result) -> None:
+        if not (result.differences or result.ignored or result.noise or result.error):
+            return
         wanted: list[tuple[str, str]] = [(d.key, CANDIDATE) for d in result.differences]
         wanted += [(d.key, CANDIDATE) for d in result.ignored]
         wanted += [(d.key, NOISE) for d in result.noise or ()]
         if result.outcome is Outcome.ERROR and result.error:
             wanted.append((result.error, CANDIDATE))
-        if not wanted:
-            return
         if self._sample_counts is None:
             try:
                 self._sample_counts = self.store.sample_counts()

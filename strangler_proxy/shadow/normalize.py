@@ -8,6 +8,7 @@ text, so the comparison still sees it.
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
@@ -24,6 +25,7 @@ _CSRF_INPUT_REVERSED = re.compile(
     r"""(value=["'])[^"']*(["'][^>]*?name=["']csrfmiddlewaretoken["'])""", re.I
 )
 _DECIMAL = re.compile(r"^-?\d+(\.\d+)?$")
+_NUMBER_START = frozenset("-0123456789")
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +76,7 @@ class Parsed:
     is_json: bool
 
 
+@functools.lru_cache(maxsize=256)
 def media_type(content_type: str) -> str:
     return content_type.split(";", 1)[0].strip().lower()
 
@@ -98,7 +101,7 @@ def parse_body(body: bytes, content_type: str, text_rules: TextRules | None = No
 
 def decimal_value(text: str) -> Decimal | None:
     """The number a decimal string spells (``"10.50"``), else None."""
-    if len(text) > 64 or not _DECIMAL.match(text):
+    if not text or text[0] not in _NUMBER_START or len(text) > 64 or not _DECIMAL.match(text):
         return None
     try:
         return Decimal(text)

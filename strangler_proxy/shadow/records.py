@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from strangler_proxy.shadow.result import Outcome, Result
 
@@ -21,8 +21,7 @@ NOISE = "noise"
 BUCKET_S = 60
 
 
-@dataclass(frozen=True, slots=True)
-class Endpoint:
+class Endpoint(NamedTuple):  # tuples: cheap to hash on the comparison path
     service: str
     route: str
     method: str
@@ -31,8 +30,7 @@ class Endpoint:
         return f"{self.method} {self.route}"
 
 
-@dataclass(frozen=True, slots=True)
-class TallyKey:
+class TallyKey(NamedTuple):
     endpoint: Endpoint
     bucket: int  # unix time, start of a BUCKET_S window
     source: str  # CANDIDATE or NOISE

@@ -52,11 +52,13 @@ def judge(exchange: Exchange, rules: CompareRules) -> Result:
     found = compare(primary, candidate, rules)
     if not found:
         return Result(Outcome.MATCHED, noise=noise)
-    kept = tuple(d for d in found if not rules.is_ignored(d.path))
-    ignored = tuple(d for d in found if rules.is_ignored(d.path))
+    kept: list[Difference] = []
+    ignored: list[Difference] = []
+    for d in found:
+        (ignored if rules.is_ignored(d.path) else kept).append(d)
     if not kept:
-        return Result(Outcome.IGNORED, ignored=ignored, noise=noise)
+        return Result(Outcome.IGNORED, ignored=tuple(ignored), noise=noise)
     expected = dict(exchange.tags).get(EXPECTED_POSITION_TAG)
     lag = classify_lag(primary.source_position, candidate.source_position, expected)
     outcome = Outcome.LAG if lag is LagVerdict.BEHIND else Outcome.MISMATCHED
-    return Result(outcome, kept, ignored, noise, lag=lag)
+    return Result(outcome, tuple(kept), tuple(ignored), noise, lag=lag)

@@ -46,9 +46,19 @@ def segment(name: str) -> str:
     return "['" + name.replace("'", "\\'") + "']"
 
 
+_FIELD_MEMO: dict[str, str] = {}
+
+
 def field_path(path: str) -> str:
     """A concrete path with list positions generalised: ``$.a[3].b`` -> ``$.a[*].b``."""
-    return _INDEX.sub("[*]", path) if "[" in path else path
+    if "[" not in path:
+        return path
+    found = _FIELD_MEMO.get(path)
+    if found is None:
+        if len(_FIELD_MEMO) > 50_000:
+            _FIELD_MEMO.clear()
+        found = _FIELD_MEMO[path] = _INDEX.sub("[*]", path)
+    return found
 
 
 @dataclass(frozen=True, slots=True)
