@@ -176,11 +176,14 @@ class SqlAlchemyApplier:
 
     def apply(self, writes: Sequence[PlannedWrite], consumed: Sequence[Consumed]) -> ApplyResult:
         try:
-            with self.engine.begin() as conn:
-                applied = 0
-                for segment in collapse(writes):
-                    applied += self._apply_segment(conn, segment)
-                self._record_offsets(conn, consumed)
+            with self.engine.connect() as conn:
+                # honoured by engines that emit BEGIN themselves (the services' SQLite)
+                conn.execution_options(sqlite_begin="IMMEDIATE")
+                with conn.begin():
+                    applied = 0
+                    for segment in collapse(writes):
+                        applied += self._apply_segment(conn, segment)
+                    self._record_offsets(conn, consumed)
         except ApplyError:
             raise
         except IntegrityError as exc:

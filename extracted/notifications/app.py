@@ -12,6 +12,7 @@ from prometheus_client import (
     CONTENT_TYPE_LATEST,
     CollectorRegistry,
     Counter,
+    Gauge,
     Histogram,
     generate_latest,
 )
@@ -59,6 +60,9 @@ class Metrics:
         self.dry_runs = Counter("notifications_dry_run_writes_total",
                                 "Writes rolled back because of the dry-run header",
                                 registry=self.registry)
+        self.source_lag = Gauge("notifications_source_lag_seconds",
+                                "Seconds between now and the newest source change applied",
+                                registry=self.registry)
         self.sent = Counter("notifications_sent_total", "Notifications by channel and outcome",
                             ["channel", "status"], registry=self.registry)
 
@@ -73,6 +77,8 @@ class NotificationsService:
     def run(self, handler: Handler, req: Req, *, write: bool, dry_run: bool
             ) -> tuple[Reply, str | None]:
         with Session(self.engine, expire_on_commit=False) as session:
+            if write:
+                session.connection(execution_options={"sqlite_begin": "IMMEDIATE"})
             try:
                 reply = handler(session, req)
             except ApiError as exc:
@@ -184,6 +190,9 @@ def create_app(settings: Settings | None = None, *, backend: Backend | None = No
         return json_response(body, status)
 
     async def metrics(_request: Request) -> Response:
+        body, _status = await run_in_threadpool(service.health)
+        if body.get("source_lag_s") is not None:
+            service.metrics.source_lag.set(body["source_lag_s"])
         return Response(generate_latest(service.metrics.registry),
                         media_type=CONTENT_TYPE_LATEST)
 

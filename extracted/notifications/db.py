@@ -37,7 +37,11 @@ def _sqlite_pragmas(dbapi_conn: sqlite3.Connection, _record: Any) -> None:
 
 
 def _sqlite_begin(conn: sa.Connection) -> None:
-    conn.exec_driver_sql("BEGIN")
+    """``BEGIN`` — or ``BEGIN IMMEDIATE`` for connections that will write
+    (``execution_options(sqlite_begin="IMMEDIATE")``): a writer that takes the lock up
+    front waits for others (busy timeout) instead of failing on a stale read snapshot."""
+    mode = conn.get_execution_options().get("sqlite_begin", "")
+    conn.exec_driver_sql(f"BEGIN {mode}" if mode in ("IMMEDIATE", "EXCLUSIVE") else "BEGIN")
 
 
 def source_position(session: Session) -> tuple[Position | None, int | None]:

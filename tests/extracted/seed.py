@@ -7,10 +7,9 @@ import datetime as dt
 import itertools
 from typing import Any
 
-import sqlalchemy as sa
-
 from cdc.sinks.planner import PlannedWrite, Skip, plan_event
-from cdc.sinks.sqlalchemy_applier import Consumed, engine_url
+from cdc.sinks.sqlalchemy_applier import Consumed
+from extracted.notifications.db import make_engine
 from extracted.notifications.sink import notifications_applier
 
 _lsn = itertools.count(1000, 10)
@@ -54,7 +53,7 @@ def notification(i: int, customer_id: int, *, created: dt.datetime, channel: str
 
 def apply_events(database_url: str, events: list[dict[str, Any]],
                  topic: str = "shop.public.mixed") -> None:
-    engine = sa.create_engine(engine_url(database_url))
+    engine = make_engine(database_url)  # the engine the sink process uses
     try:
         applier = notifications_applier(engine)
         writes: list[PlannedWrite] = []

@@ -104,6 +104,7 @@ def test_source_position_header_reflects_applied_events(service_any_db: ServiceS
     health = httpx.get(f"{service_any_db.url}/healthz").json()
     assert health["status"] == "ok" and health["source_position"] == newer
     assert health["source_lag_s"] is not None
+    assert "notifications_source_lag_seconds " in httpx.get(f"{service_any_db.url}/metrics").text
 
 
 def test_list_pagination_filters_ordering(service: ServiceServer) -> None:
