@@ -38,6 +38,7 @@ __all__ = [
     "CdcSource",
     "Collected",
     "MetricsProxySource",
+    "PlanCdcSource",
     "ProxySource",
     "ServiceCounters",
     "ShadowFigures",
@@ -406,6 +407,62 @@ def _shadow_figures(
             unknown[key] = f"no shadow comparisons for {service.name} yet"
 
 
+STALE_STATUS_S = 60.0
+
+
+class PlanCdcSource:
+    """CDC state as ``strangle cdc status`` reads it for the plan: the SQLite relay's
+    offset and changelog lag, or the PostgreSQL runner's offsets (snapshot completed)
+    and its ``status.json`` (lag; older than a minute means the runner is not running)."""
+
+    def __init__(self, plan_path: Path, *, now: Any = time.time) -> None:
+        self.plan_path = plan_path
+        self.now = now
+
+    def status(self, service: ServicePlan) -> CdcFigures:
+        from cdc.errors import CdcError
+
+        try:
+            return self._sqlite() or self._postgres()
+        except CdcError as exc:
+            raise SourceUnavailable(f"CDC status: {exc}") from exc
+        except (OSError, ValueError) as exc:
+            raise SourceUnavailable(f"CDC status unreadable: {exc}") from exc
+
+    def _sqlite(self) -> CdcFigures | None:
+        from cdc.sources.sqlite.runner import status_for_plan
+
+        doc = status_for_plan(self.plan_path)
+        if doc is None:
+            return None
+        if doc.get("offset") is None:
+            return CdcFigures(None, False, "the SQLite relay has not published anything yet")
+        return CdcFigures(float(doc.get("lag_s") or 0.0), True)
+
+    def _postgres(self) -> CdcFigures:
+        import json
+
+        from cdc.config import load_config
+        from cdc.offsets import open_store
+
+        config = load_config(self.plan_path)
+        offset = open_store(config.offsets, default_dir=config.state_dir).load(config.offset_name)
+        complete = bool(offset and offset.get("snapshot_completed"))
+        status_file = Path(config.state_dir) / "status.json"
+        if not status_file.exists():
+            return CdcFigures(None, complete, "no CDC runner status (is `strangle cdc run` up?)")
+        runner = json.loads(status_file.read_text())
+        age = self.now() - float(runner.get("updated_at", 0))
+        if age > STALE_STATUS_S:
+            return CdcFigures(
+                None, complete, f"CDC runner status is {age:.0f} s old; the runner is not running"
+            )
+        if runner.get("state") == "failed":
+            return CdcFigures(None, complete, f"CDC runner failed: {runner.get('error')}")
+        lag = runner.get("lag_seconds")
+        return CdcFigures(None if lag is None else float(lag), complete)
+
+
 def default_sources(
     plan: Plan, plan_path: Path, *, proxy_url: str | None, token: str | None
 ) -> Sources:
@@ -424,5 +481,4 @@ def default_sources(
         proxy = MetricsProxySource(proxy_url, token=token)
     else:
         why["proxy"] = "no proxy URL given (--proxy or $STRANGLER_PROXY_URL)"
-    why["cdc"] = "CDC status is not wired into this build yet"
-    return Sources(shadow=shadow, proxy=proxy, cdc=None, why=why)
+    return Sources(shadow=shadow, proxy=proxy, cdc=PlanCdcSource(plan_path), why=why)

@@ -276,3 +276,52 @@ def test_metrics_source_sends_token_and_reports_failures() -> None:
     )
     with pytest.raises(SourceUnavailable, match="answered 401"):
         forbidden.counters()
+
+
+CDC_PLAN = """
+version: 1
+monolith: {url: "http://127.0.0.1:9"}
+kafka: {bootstrap_servers: embedded, topic_prefix: shop}
+cdc: {database_url: "postgresql://app@127.0.0.1:5/shop", slot: s1, state_dir: var/cdc}
+services:
+  orders:
+    url: http://127.0.0.1:10
+    routes: [{path: /api/orders, methods: [GET]}]
+    data: {owner: monolith, tables: {orders_order: orders}}
+"""
+
+
+def test_plan_cdc_source_reads_runner_offsets_and_status(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import json
+
+    from cdc.offsets import FileOffsetStore
+    from strangler_proxy.figures import PlanCdcSource
+
+    for name in ("DATABASE_URL", "STRANGLE_CDC_DATABASE_URL", "KAFKA_BOOTSTRAP_SERVERS"):
+        monkeypatch.delenv(name, raising=False)
+    plan_path = tmp_path / "migration_plan.yaml"
+    plan_path.write_text(CDC_PLAN)
+    service = parse_plan(CDC_PLAN).services["orders"]
+    now = 1_000_000.0
+    source = PlanCdcSource(plan_path, now=lambda: now)
+    assert source.status(service) == CdcFigures(
+        None, False, "no CDC runner status (is `strangle cdc run` up?)"
+    )
+    state = tmp_path / "var" / "cdc"
+    state.mkdir(parents=True)
+    status = state / "status.json"
+    status.write_text(json.dumps({"state": "snapshot", "lag_seconds": 0.0, "updated_at": now}))
+    assert source.status(service) == CdcFigures(0.0, False)
+    FileOffsetStore(state / "offsets.json").save("postgres:shop:s1", {"snapshot_completed": True})
+    status.write_text(json.dumps({"state": "streaming", "lag_seconds": 2.5, "updated_at": now - 5}))
+    assert source.status(service) == CdcFigures(2.5, True)
+    status.write_text(json.dumps({"state": "streaming", "lag_seconds": 0, "updated_at": now - 600}))
+    stale = source.status(service)
+    assert stale.lag_s is None and "not running" in stale.reason
+    status.write_text(json.dumps({"state": "failed", "error": "slot gone", "updated_at": now}))
+    assert "slot gone" in source.status(service).reason
+    status.write_text("{torn")
+    with pytest.raises(SourceUnavailable, match="CDC status unreadable"):
+        source.status(service)
