@@ -3,6 +3,9 @@
 ``STRANGLER_SINK=strangler_proxy.shadow.sink:engine_from_plan strangle proxy`` — or pass
 :func:`engine_from_plan` as ``sink_factory`` to ``create_app``. Rules follow plan
 reloads; the store URL, sample bound and retention are read once at start.
+
+:func:`service_report_html` is what an admin route ``/_strangler/report/{service}``
+serves (blocking database reads: run it in a thread from async code).
 """
 
 from __future__ import annotations
@@ -14,7 +17,8 @@ from typing import Any
 from strangler_proxy.plan.io import LoadedPlan
 from strangler_proxy.plan.model import Plan, ServicePlan
 from strangler_proxy.shadow.engine import ShadowEngine
-from strangler_proxy.shadow.report import Gates
+from strangler_proxy.shadow.render import render_html
+from strangler_proxy.shadow.report import Gates, Report, report_from_store
 from strangler_proxy.shadow.rules import CompareRules, ServiceRules, rules_from_mapping
 from strangler_proxy.shadow.store import ShadowStore, resolve_url
 
@@ -85,3 +89,33 @@ def engine_from_plan(current: Callable[[], LoadedPlan], **kwargs: Any) -> Shadow
     kwargs.setdefault("max_samples", max_samples)
     kwargs.setdefault("retention_s", retention_s)
     return ShadowEngine(ShadowStore(url), PlanRules(current), **kwargs)
+
+
+class UnknownService(KeyError):
+    """The plan has no service of that name."""
+
+
+def service_report(loaded: LoadedPlan, service: str, *, since: float | None = None) -> Report:
+    """The shadow report of one service, from the store the plan names (what the CLI
+    and the admin API show). Raises UnknownService or StoreError."""
+    import time
+
+    svc = loaded.plan.services.get(service)
+    if svc is None:
+        raise UnknownService(service)
+    try:
+        rules: ServiceRules | None = service_rules(svc)
+    except ValueError:
+        rules = None
+    store = open_store(loaded)
+    try:
+        return report_from_store(
+            store, service, now=time.time(), rules=rules, gates=service_gates(svc), since=since
+        )
+    finally:
+        store.close()
+
+
+def service_report_html(loaded: LoadedPlan, service: str) -> str:
+    """One self-contained HTML page for ``GET /_strangler/report/{service}``."""
+    return render_html(service_report(loaded, service))
