@@ -146,3 +146,37 @@ def test_collapse_keeps_newest_per_row_and_splits_at_truncate() -> None:
     a3 = Delete("m", (1,), p(5, 5))
     tomb = Delete("m", (1,), None)
     assert collapse([a1, a2, dup, b, t, a3, tomb]) == [[a2, b], [t], [tomb]]
+
+
+def test_unchanged_toast_columns_are_left_out() -> None:
+    event = {"op": "u", "after": {"id": 1, "first_name": "A", "last_name": "K",
+                                  "email": "__debezium_unavailable_value"},
+             "source": {"table": "customers", "lsn": 5}}
+    write = plan_event(CUSTOMERS, event)
+    assert isinstance(write, Upsert) and "email" not in write.row
+
+
+def test_compact_and_pretty_documents_plan_the_same() -> None:
+    import sqlalchemy as sa
+
+    from cdc.events import Op
+    from extracted.notifications.models import DEFAULT_TABLES
+    from extracted.notifications.sink import notifications_applier
+    from tests.sinks.encode import Encoder, notification_row
+
+    engine = sa.create_engine("sqlite://")
+    mapping = notifications_applier(engine, DEFAULT_TABLES).mapping
+    [(_topic, _key, compact)] = Encoder("p").change(Op.CREATE, None, notification_row(3))
+    assert compact is not None and compact.startswith(b'{"schema":')  # the cached fast path
+    pretty = json.dumps(json.loads(compact), indent=2).encode()
+    assert plan_event(mapping, compact) == plan_event(mapping, pretty)
+    # a different schema under the same table is decoded with its own schema, not the cache
+    changed = json.loads(compact)
+    for field in changed["schema"]["fields"][1]["fields"]:
+        if field["field"] == "created_at":
+            field.update({"type": "int64", "name": "io.debezium.time.MicroTimestamp"})
+    changed["payload"]["after"]["created_at"] = 1_700_000_000_000_000
+    write = plan_event(mapping, json.dumps(changed, separators=(",", ":")).encode())
+    assert isinstance(write, Upsert)
+    assert str(write.row["created_at"]) == "2023-11-14 22:13:20"
+    engine.dispose()
