@@ -25,10 +25,12 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import IO, Any, Protocol
+from typing import IO, Any
 
 from strangler_proxy.gates import Rung
 from strangler_proxy.plan.io import LoadedPlan
+from strangler_proxy.plan.model import Plan
+from strangler_proxy.promotion import rungs_of
 
 __all__ = [
     "HISTORY_ENV",
@@ -38,7 +40,6 @@ __all__ = [
     "history_path",
     "record_reload_changes",
     "reload_recorder",
-    "rungs_of",
     "stage_changes",
 ]
 
@@ -200,41 +201,6 @@ class History:
         return entries[-1].ts if entries else None
 
 
-class _CanaryLike(Protocol):
-    @property
-    def steps(self) -> tuple[float, ...]: ...
-
-    @property
-    def percent(self) -> float | None: ...
-
-
-class _ServiceLike(Protocol):
-    @property
-    def stage(self) -> str: ...
-
-    @property
-    def canary(self) -> _CanaryLike: ...
-
-
-class _PlanLike(Protocol):
-    @property
-    def services(self) -> Mapping[str, _ServiceLike]: ...
-
-
-def rungs_of(plan: _PlanLike) -> dict[str, Rung]:
-    """Each service's rung in a parsed plan (canary without a percent: its first step)."""
-    rungs = {}
-    for name, service in plan.services.items():
-        stage = str(service.stage)
-        percent = None
-        if stage == "canary":
-            percent = service.canary.percent
-            if percent is None:
-                percent = service.canary.steps[0] if service.canary.steps else 0.0
-        rungs[name] = Rung(stage, percent)
-    return rungs
-
-
 def stage_changes(
     old: Mapping[str, Rung], new: Mapping[str, Rung]
 ) -> list[tuple[str, Rung | None, Rung | None]]:
@@ -254,8 +220,8 @@ def _action(before: Rung | None, after: Rung | None) -> str:
 
 
 def record_reload_changes(
-    old_plan: _PlanLike,
-    new_plan: _PlanLike,
+    old_plan: Plan,
+    new_plan: Plan,
     *,
     plan_path: Path,
     plan_hash: str,

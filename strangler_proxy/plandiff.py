@@ -9,8 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from strangler_proxy.audit import rungs_of
 from strangler_proxy.plan.model import Plan, ServicePlan, thaw
+from strangler_proxy.promotion import rungs_of
 
 __all__ = ["Change", "diff_plans"]
 

@@ -11,8 +11,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from strangler_proxy.gates import STAGES, Rung
+from strangler_proxy.plan import stages
+from strangler_proxy.plan.model import Plan, Stage
 
-__all__ = ["LadderError", "Move", "ladder", "plan_edits", "resolve_move"]
+__all__ = ["LadderError", "Move", "ladder", "plan_edits", "resolve_move", "rung_of", "rungs_of"]
 
 DEFAULT_STEPS: tuple[float, ...] = (1.0, 10.0, 50.0)
 
@@ -32,9 +34,18 @@ class Move:
         return self.target.rank < self.current.rank
 
 
+def rung_of(step: stages.Step) -> Rung:
+    """The plan's ladder position as the JSON-friendly value gates and history use."""
+    return Rung(step.stage.value, step.percent if step.stage is Stage.CANARY else None)
+
+
+def rungs_of(plan: Plan) -> dict[str, Rung]:
+    """Where each service of a parsed plan stands."""
+    return {name: rung_of(stages.current_step(s)) for name, s in plan.services.items()}
+
+
 def ladder(steps: Sequence[float] = DEFAULT_STEPS) -> tuple[Rung, ...]:
-    canary = tuple(Rung("canary", float(s)) for s in steps)
-    return (Rung("monolith"), Rung("shadow"), *canary, Rung("service"), Rung("retired"))
+    return tuple(rung_of(step) for step in stages.ladder(steps))
 
 
 def _parse(text: str) -> tuple[str, float | None]:

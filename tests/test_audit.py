@@ -2,8 +2,6 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
@@ -18,23 +16,23 @@ from strangler_proxy.audit import (
     stage_changes,
 )
 from strangler_proxy.gates import Rung
+from strangler_proxy.plan import Plan, parse_plan
 
 
-@dataclass(frozen=True)
-class Canary:
-    steps: tuple[float, ...] = (1.0, 10.0, 50.0)
-    percent: float | None = None
-
-
-@dataclass(frozen=True)
-class Service:
-    stage: str
-    canary: Canary = field(default_factory=Canary)
-
-
-@dataclass(frozen=True)
-class Plan:
-    services: Mapping[str, Service]
+def plan(**stages: str) -> Plan:
+    """A parsed plan with one service per keyword: ``plan(orders="canary:10")``."""
+    lines = ["version: 1", 'monolith: {url: "http://127.0.0.1:9"}', "services:"]
+    for i, (name, rung) in enumerate(stages.items()):
+        stage, _, percent = rung.partition(":")
+        lines += [
+            f"  {name}:",
+            f"    url: http://127.0.0.1:{10 + i}",
+            f"    routes: [{{path: /api/{name}, methods: [GET]}}]",
+            f"    stage: {stage}",
+        ]
+        if percent:
+            lines.append(f"    canary: {{percent: {percent}}}")
+    return parse_plan("\n".join(lines) + "\n")
 
 
 def entry(service: str = "orders", to: Rung | None = None, plan_hash: str = "h1") -> Entry:
@@ -124,8 +122,8 @@ def test_reload_records_hand_edits_as_plan_edit(
 ) -> None:
     monkeypatch.delenv(HISTORY_ENV, raising=False)
     plan_path = tmp_path / "migration_plan.yaml"
-    old = Plan({"orders": Service("service"), "catalog": Service("canary", Canary(percent=10))})
-    new = Plan({"orders": Service("monolith"), "catalog": Service("canary", Canary(percent=10))})
+    old = plan(orders="service", catalog="canary:10")
+    new = plan(orders="monolith", catalog="canary:10")
     written = record_reload_changes(old, new, plan_path=plan_path, plan_hash="abc")
     assert [(e.service, e.action, e.actor) for e in written] == [
         ("orders", "rollback", "plan-edit")
@@ -142,8 +140,8 @@ def test_reload_skips_changes_the_cli_already_recorded(
     monkeypatch.delenv(HISTORY_ENV, raising=False)
     plan_path = tmp_path / "migration_plan.yaml"
     History(tmp_path / "var" / "history.jsonl").append([entry(plan_hash="h2")])
-    old = Plan({"orders": Service("shadow")})
-    new = Plan({"orders": Service("canary")})  # percent defaults to the first step
+    old = plan(orders="shadow")
+    new = plan(orders="canary:1")
     assert record_reload_changes(old, new, plan_path=plan_path, plan_hash="h2") == []
     assert record_reload_changes(new, new, plan_path=plan_path, plan_hash="h2") == []
     # a second proxy instance reloading the same hand edit does not duplicate it

@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 
 import click
 
-from strangler_proxy.audit import Entry, History, history_path, rungs_of
+from strangler_proxy.audit import Entry, History, history_path
 from strangler_proxy.figures import (
     Collected,
     ServiceCounters,
@@ -29,6 +29,7 @@ from strangler_proxy.plan.edit import PlanFile
 from strangler_proxy.plan.errors import PlanError
 from strangler_proxy.plan.io import LoadedPlan, parse_plan_bytes
 from strangler_proxy.plan.model import Plan
+from strangler_proxy.promotion import rungs_of
 
 F = TypeVar("F", bound=Callable[..., Any])
 

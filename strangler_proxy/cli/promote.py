@@ -18,7 +18,7 @@ from typing import Any
 
 import click
 
-from strangler_proxy.audit import Entry, current_actor, rungs_of
+from strangler_proxy.audit import Entry, current_actor
 from strangler_proxy.cli.common import echo_json, json_option, plan_option
 from strangler_proxy.cli.gating import (
     ConcurrentEdit,
@@ -38,7 +38,7 @@ from strangler_proxy.gates import Rung, blocking
 from strangler_proxy.plan.edit import EditError, PlanChanged, content_hash, set_values
 from strangler_proxy.plan.errors import PlanError
 from strangler_proxy.plan.io import parse_plan_bytes
-from strangler_proxy.promotion import LadderError, Move, plan_edits, resolve_move
+from strangler_proxy.promotion import LadderError, Move, plan_edits, resolve_move, rungs_of
 
 __all__ = ["promote", "rollback"]
 
