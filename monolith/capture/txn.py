@@ -15,12 +15,13 @@ a transaction it bumps ``strangler_txn`` inside that transaction (see
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
 from django.db import transaction
 
-from cdc.sources.sqlite.txids import bump, is_write, returns_rows
+from cdc.sources.sqlite.txids import bump, is_installed, is_write, returns_rows
 
 
 class BufferedCursor:
@@ -55,8 +56,21 @@ class BufferedCursor:
 
 
 class TxidWrapper:
-    def __init__(self) -> None:
+    """When capture is not installed the wrapper stays out of the way (no ``atomic()``,
+    no bump); whether it is installed is looked up again every ``recheck_s``."""
+
+    def __init__(self, recheck_s: float = 2.0) -> None:
         self._marker: Callable[[], None] = lambda: None
+        self.recheck_s = recheck_s
+        self._installed = False
+        self._checked_at = float("-inf")
+
+    def _capturing(self, connection: Any) -> bool:
+        now = time.monotonic()
+        if now - self._checked_at >= self.recheck_s:
+            self._installed = is_installed(connection.connection)
+            self._checked_at = now
+        return self._installed
 
     def _marked(self, connection: Any) -> bool:
         marker = self._marker
@@ -66,9 +80,9 @@ class TxidWrapper:
         self, execute: Callable[..., Any], sql: str, params: Any, many: bool,
         context: dict[str, Any],
     ) -> Any:
-        if not is_write(sql):
-            return execute(sql, params, many, context)
         connection = context["connection"]
+        if not is_write(sql) or not self._capturing(connection):
+            return execute(sql, params, many, context)
         if connection.in_atomic_block:
             if not self._marked(connection) and bump(connection.connection) is not None:
                 connection.on_commit(self._marker)

@@ -33,7 +33,15 @@ from contextlib import contextmanager
 
 from cdc.sources.sqlite.triggers import TXN
 
-__all__ = ["BUMP_SQL", "bump", "capture_transaction", "current", "is_write", "returns_rows"]
+__all__ = [
+    "BUMP_SQL",
+    "bump",
+    "capture_transaction",
+    "current",
+    "is_installed",
+    "is_write",
+    "returns_rows",
+]
 
 BUMP_SQL = f"UPDATE {TXN} SET txid = txid + 1 WHERE id = 1 RETURNING txid"
 
@@ -71,6 +79,13 @@ def bump(conn: sqlite3.Connection) -> int | None:
             return None
         raise
     return int(rows[0][0]) if rows else None
+
+
+def is_installed(conn: sqlite3.Connection) -> bool:
+    row = conn.execute(
+        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (TXN,)
+    ).fetchone()
+    return row is not None
 
 
 def current(conn: sqlite3.Connection) -> int:
