@@ -32,11 +32,12 @@ def test_migrations_apply_from_zero_and_check_passes(backend: str, tmp_path: Pat
         assert app in shown
     check = run_monolith(["check"], env, cwd=tmp_path)
     assert "No changes detected" in check.stdout
-    # Reversible: everything unapplies back to zero and applies again.
-    for app in ("orders", "notifications", "catalog", "accounts"):
-        run_monolith(["manage", "migrate", app, "zero", "-v", "0"], env, cwd=tmp_path)
-    assert "[X] 0001_initial" not in run_monolith(
-        ["manage", "showmigrations", "orders"], env, cwd=tmp_path).stdout
+    # Reversible: unapplying accounts and catalog takes their dependents (orders,
+    # notifications) with them; then everything applies again.
+    run_monolith(["manage", "migrate", "accounts", "zero", "-v", "0"], env, cwd=tmp_path)
+    run_monolith(["manage", "migrate", "catalog", "zero", "-v", "0"], env, cwd=tmp_path)
+    shown = run_monolith(["manage", "showmigrations", *APPS[:4]], env, cwd=tmp_path).stdout
+    assert "[X]" not in shown
     run_monolith(["migrate", "-v", "0"], env, cwd=tmp_path)
 
 
