@@ -22,7 +22,7 @@ from strangler_proxy.cli.gating import (
     sources_for,
 )
 from strangler_proxy.gates import GATE_NAMES, Outcome
-from strangler_proxy.promotion import LadderError, resolve_move
+from strangler_proxy.promotion import LadderError, resolve_move, rungs_of
 
 __all__ = ["status"]
 
@@ -55,16 +55,13 @@ def status(ctx: click.Context, plan_path: Path, proxy_url: str | None, as_json: 
     plan = loaded.plan.plan
     sources = sources_for(ctx, loaded, proxy_url)
     scraped = scrape(sources)
+    rungs = rungs_of(plan)
     judgements = []
     for name, service in plan.services.items():
-        current = judge(
-            plan, name, target=None, sources=sources, history=loaded.history, scraped=scraped
-        )
         try:
-            target = resolve_move(name, current.rung, service.canary.steps, up=True).target
+            target = resolve_move(name, rungs[name], service.canary.steps, up=True).target
         except LadderError:
-            judgements.append(current)
-            continue
+            target = None  # at the top of the ladder: nothing to judge
         judgements.append(
             judge(
                 plan,
