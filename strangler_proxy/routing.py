@@ -15,7 +15,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from http.cookies import CookieError, SimpleCookie
 from types import MappingProxyType
 from typing import Any, cast
 from urllib.parse import parse_qs, unquote
@@ -41,6 +40,7 @@ __all__ = [
     "SetCookie",
     "decide",
     "match_route",
+    "parse_cookies",
     "split_path",
 ]
 
@@ -187,19 +187,21 @@ class Decision:
 
 
 def parse_cookies(header: str) -> Mapping[str, str]:
+    """``a=1; b="2"`` → ``{"a": "1", "b": "2"}``, leniently, as browsers send them
+    (RFC 6265 §5.4); the first of repeated names wins, malformed pairs are skipped."""
     if not header:
         return _EMPTY
-    jar: SimpleCookie = SimpleCookie()
-    try:
-        jar.load(header)
-    except CookieError:
-        out: dict[str, str] = {}
-        for part in header.split(";"):
-            name, sep, value = part.strip().partition("=")
-            if sep and name and name not in out:
-                out[name] = value
-        return out
-    return {k: m.value for k, m in jar.items()}
+    out: dict[str, str] = {}
+    for part in header.split(";"):
+        name, sep, value = part.partition("=")
+        name = name.strip()
+        if not sep or not name or name in out:
+            continue
+        value = value.strip()
+        if len(value) >= 2 and value[0] == value[-1] == '"':
+            value = value[1:-1]
+        out[name] = value
+    return out
 
 
 def split_path(path: str) -> tuple[str, ...]:

@@ -361,3 +361,10 @@ def test_shadow_decisions_are_shared_values_per_variant() -> None:
     b = go(plan, "GET", "/api/notifications/2", sample_roll=0.2)
     assert a is b  # same route, same variant: one cached immutable value
     assert go(plan, "GET", "/api/notifications/2", sample_roll=0.3) is not a
+
+
+def test_cookie_parsing_is_lenient_and_first_wins() -> None:
+    from strangler_proxy.routing import parse_cookies
+
+    assert parse_cookies('a=1; b="two"; a=3; broken; =x; c=') == {"a": "1", "b": "two", "c": ""}
+    assert parse_cookies("") == {}
