@@ -25,7 +25,15 @@ from extracted.notifications.errors import (
     ValidationFailed,
 )
 from extracted.notifications.models import Notification, Template
-from extracted.notifications.validation import Boolean, Choice, FlagMap, Integer, String, validate
+from extracted.notifications.validation import (
+    Boolean,
+    Choice,
+    FlagMap,
+    Integer,
+    String,
+    StringMap,
+    validate,
+)
 
 DEFAULT_PAGE_SIZE = 20
 MAX_PAGE_SIZE = 100
@@ -40,6 +48,12 @@ UPDATE_SPEC = {
     "status": Choice(required=False, choices=services.STATUSES),
 }
 PREFERENCES_SPEC = {"channels": FlagMap(keys=services.CHANNELS)}
+SEND_SPEC = {
+    "customer_id": Integer(min_value=1),
+    "template": String(max_length=64),
+    "context": StringMap(required=False),
+    "idempotency_key": String(max_length=64),
+}
 ORDERING = ("id", "created_at", "sent_at")
 
 
@@ -233,6 +247,20 @@ def update_preferences(session: Session, req: Req) -> Reply:
                   "channels": services.preferences_update(session, customer_id, channels)})
 
 
+def send_templated(session: Session, req: Req) -> Reply:
+    """The monolith's ``notification_send`` as a call: render a template for every channel
+    the customer enabled and deliver. Idempotent by ``idempotency_key``."""
+    data = validate(read_json(req), SEND_SPEC)
+    previous = services.send_request_get(session, data["idempotency_key"])
+    if previous is not None:
+        return Reply({"results": [notification_json(n) for n in previous]}, 200)
+    sent = services.notification_send(session, req.backend, customer_id=data["customer_id"],
+                                      template=data["template"],
+                                      context=data.get("context") or {})
+    services.send_request_record(session, data["idempotency_key"], sent)
+    return Reply({"results": [notification_json(n) for n in sent]}, 201)
+
+
 def list_templates(session: Session, req: Req) -> Reply:
     return paginate(session, req, services.template_query(), template_json)
 
@@ -246,4 +274,5 @@ ENDPOINTS: dict[str, dict[str, Handler]] = {
     "/api/notifications/preferences/{customer_id:int}": {
         "GET": get_preferences, "PUT": update_preferences, "PATCH": update_preferences},
     "/api/notifications/{id:int}": {"GET": get_notification, "PATCH": update_notification},
+    "/internal/notifications/send": {"POST": send_templated},
 }

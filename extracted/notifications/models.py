@@ -72,6 +72,16 @@ class Notification(Base):
     read_at: Mapped[dt.datetime | None] = mapped_column(sa.DateTime, nullable=True)
 
 
+class SendRequest(Base):
+    """Idempotency record of ``POST /internal/notifications/send``: a retried call with the
+    same key gets the first answer back instead of sending twice."""
+
+    __tablename__ = "send_request"
+    key: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    created_at: Mapped[dt.datetime] = mapped_column(sa.DateTime)
+    notification_ids: Mapped[str] = mapped_column(sa.Text)  # JSON list
+
+
 OFFSETS, ROWS = sink_tables(Base.metadata)
 
 # The monolith tables this service's data comes from; the plan's

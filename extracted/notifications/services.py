@@ -7,6 +7,7 @@ through :class:`Delivery`, which a dry-run request replaces with one that sends 
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections.abc import Mapping
 from string import Template as StringTemplate
 from typing import Any
@@ -17,7 +18,13 @@ from sqlalchemy.orm import Session
 
 from extracted.notifications.delivery import Backend, DeliveryError, OutgoingMessage, log
 from extracted.notifications.errors import Conflict, NotFound, ValidationFailed
-from extracted.notifications.models import Customer, Notification, Preference, Template
+from extracted.notifications.models import (
+    Customer,
+    Notification,
+    Preference,
+    SendRequest,
+    Template,
+)
 
 CHANNELS = ("email", "sms")
 STATUSES = ("pending", "sent", "failed")
@@ -194,3 +201,19 @@ def preferences_update(session: Session, customer_id: int, channels: Mapping[str
             existing.updated_at = stamp
     session.flush()
     return preferences_for(session, customer_id)
+
+
+def send_request_get(session: Session, key: str) -> list[Notification] | None:
+    record = session.get(SendRequest, key)
+    if record is None:
+        return None
+    ids = json.loads(record.notification_ids)
+    found = {n.id: n for n in session.scalars(sa.select(Notification).where(
+        Notification.id.in_(ids)))}
+    return [found[i] for i in ids if i in found]
+
+
+def send_request_record(session: Session, key: str, sent: list[Notification]) -> None:
+    session.add(SendRequest(key=key, created_at=now(),
+                            notification_ids=json.dumps([n.id for n in sent])))
+    session.flush()

@@ -75,6 +75,18 @@ class Choice(Field):
 
 
 @dataclass(frozen=True)
+class StringMap(Field):
+    """A JSON object of string or number values (template context)."""
+
+    def clean(self, value: Any) -> dict[str, str]:
+        if not isinstance(value, dict) or not all(
+            isinstance(v, str | int | float) and not isinstance(v, bool) for v in value.values()
+        ):
+            raise FieldError(["Must be an object of string or number values."])
+        return {str(k): str(v) for k, v in value.items()}
+
+
+@dataclass(frozen=True)
 class FlagMap(Field):
     keys: tuple[str, ...] = ()
 

@@ -40,6 +40,13 @@ def preference(i: int, customer_id: int, channel: str, enabled: bool) -> dict[st
         "updated_at": micros(dt.datetime(2024, 1, 1))})
 
 
+def template(i: int, key: str, channel: str, subject: str, body: str) -> dict[str, Any]:
+    at = micros(dt.datetime(2024, 1, 1))
+    return event("notifications_notificationtemplate", {
+        "id": i, "key": key, "channel": channel, "subject": subject, "body": body,
+        "created_at": at, "updated_at": at})
+
+
 def notification(i: int, customer_id: int, *, created: dt.datetime, channel: str = "email",
                  status: str = "sent", read: bool = False, template: str = "") -> dict[str, Any]:
     return event("notifications_notification", {

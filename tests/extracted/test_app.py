@@ -217,3 +217,26 @@ def test_health_and_metrics(service: ServiceServer) -> None:
     metrics = httpx.get(f"{service.url}/metrics").text
     assert ('notifications_http_requests_total{method="GET",route="/api/notifications",'
             'status="200"} 1.0') in metrics
+
+
+def test_internal_send_renders_templates_and_is_idempotent(service: ServiceServer) -> None:
+    seed.apply_events(service.database_url, [
+        seed.template(1, "order_placed", "email", "Order $order_id", "Hi $customer_name"),
+        seed.template(2, "order_placed", "sms", "Order $order_id", "Paid $total"),
+    ])
+    body = {"customer_id": 1, "template": "order_placed", "context": {"order_id": 42},
+            "idempotency_key": "k-1"}
+    first = httpx.post(f"{service.url}/internal/notifications/send", json=body)
+    assert first.status_code == 201, first.text
+    [note] = first.json()["results"]  # sms is off by default: email only
+    assert (note["channel"], note["subject"], note["body"], note["template"]) == (
+        "email", "Order 42", "Hi Customer 1", "order_placed")
+    again = httpx.post(f"{service.url}/internal/notifications/send", json=body)
+    assert again.status_code == 200 and again.json() == first.json()
+    assert len(service.outbox.read_text().splitlines()) == 1  # sent once
+    missing = httpx.post(f"{service.url}/internal/notifications/send",
+                         json={**body, "customer_id": 404, "idempotency_key": "k-2"})
+    assert missing.status_code == 404
+    bad = httpx.post(f"{service.url}/internal/notifications/send", json={"template": 1})
+    assert bad.status_code == 400 and set(bad.json()["error"]["fields"]) == {
+        "customer_id", "template", "idempotency_key"}
