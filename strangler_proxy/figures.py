@@ -173,10 +173,17 @@ class StoreShadowSource:
         self.url = url
 
     def summary(self, service: ServicePlan, since: float | None) -> ShadowFigures:
+        from sqlalchemy.engine import make_url
+
         from strangler_proxy.shadow.report import service_summary
         from strangler_proxy.shadow.rules import rules_from_mapping
         from strangler_proxy.shadow.store import ShadowStore, StoreError
 
+        parsed = make_url(self.url)
+        database = parsed.database or ""
+        on_disk = parsed.get_backend_name() == "sqlite" and database not in ("", ":memory:")
+        if on_disk and not Path(database).exists():
+            return ShadowFigures(0, 0.0, 0.0)  # nothing mirrored yet; reading must not create it
         try:
             rules = rules_from_mapping(
                 {"ignore": list(service.shadow.ignore), "compare": thaw(service.shadow.compare)},

@@ -325,3 +325,11 @@ def test_plan_cdc_source_reads_runner_offsets_and_status(
     status.write_text("{torn")
     with pytest.raises(SourceUnavailable, match="CDC status unreadable"):
         source.status(service)
+
+
+def test_store_source_does_not_create_a_missing_sqlite_store(tmp_path: Path) -> None:
+    service = parse_plan(PLAN).services["catalog"]
+    path = tmp_path / "var" / "shadow.db"
+    found = StoreShadowSource(f"sqlite:///{path}").summary(service, since=None)
+    assert found.samples == 0
+    assert not path.exists() and not path.parent.exists()
