@@ -15,6 +15,8 @@ from typing import Protocol
 
 from django.conf import settings
 
+from monolith.common import dry_run
+
 log = logging.getLogger("monolith.notifications")
 
 
@@ -56,7 +58,16 @@ class OutboxBackend:
             raise DeliveryError(f"cannot write outbox {self.path}: {exc}") from exc
 
 
+class NullBackend:
+    """Delivers nothing: used for dry-run requests."""
+
+    def deliver(self, message: OutgoingMessage) -> None:
+        return None
+
+
 def get_backend() -> Backend:
+    if dry_run.active.get():
+        return NullBackend()
     name = settings.NOTIFICATIONS_BACKEND
     if name == "console":
         return ConsoleBackend()

@@ -64,3 +64,20 @@ class Notification(models.Model):
     class Meta:
         ordering = ["id"]
         indexes = [models.Index(fields=["customer", "created_at"])]
+
+
+class PendingSend(models.Model):
+    """A ``notification_send`` the notifications service did not confirm yet; retried with
+    the same idempotency key until it does (see ``monolith.notifications.remote``)."""
+
+    key = models.CharField(max_length=64, unique=True)
+    customer_id = models.BigIntegerField()
+    template = models.CharField(max_length=64)
+    context = models.JSONField(default=dict)
+    attempts = models.IntegerField(default=0)
+    next_attempt_at = models.DateTimeField(default=timezone.now, db_index=True)
+    last_error = models.TextField(blank=True, default="")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["id"]
