@@ -17,6 +17,7 @@ from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 Path = tuple[str | int, ...]
 
 _MERGE_TAG = "tag:yaml.org,2002:merge"
+MAX_NODES = 200_000  # aliases can expand a small file exponentially ("billion laughs")
 
 
 class YamlProblem(Exception):
@@ -49,8 +50,16 @@ class _Converter:
         self.lines = lines
         self.scalars = SafeConstructor()
         self.active: set[int] = set()
+        self.budget = MAX_NODES
 
     def convert(self, node: Node, path: Path) -> Any:
+        self.budget -= 1
+        if self.budget < 0:
+            raise YamlProblem(
+                f"the plan expands to more than {MAX_NODES} values (alias bomb?)",
+                node.start_mark.line + 1,
+                path,
+            )
         if isinstance(node, ScalarNode):
             try:
                 return self.scalars.construct_object(node, deep=True)

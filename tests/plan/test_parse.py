@@ -252,6 +252,12 @@ def test_every_error_is_reported_at_once() -> None:
         ("version: [1\n", "migration_plan.yaml:2: invalid YAML"),
         ("- 1\n- 2\n", "migration_plan.yaml:1: must be a mapping, got a list"),
         ("a: &x [*x]\n", "recursive alias"),
+        (
+            "a: &a [1,1,1,1,1,1,1,1,1,1]\nb: &b [*a,*a,*a,*a,*a,*a,*a,*a,*a,*a]\n"
+            "c: &c [*b,*b,*b,*b,*b,*b,*b,*b,*b,*b]\nd: &d [*c,*c,*c,*c,*c,*c,*c,*c,*c,*c]\n"
+            "e: &e [*d,*d,*d,*d,*d,*d,*d,*d,*d,*d]\nf: [*e,*e,*e,*e,*e,*e,*e,*e,*e,*e]\n",
+            "the plan expands to more than 200000 values (alias bomb?)",
+        ),
         ("version: 1\nversion: 1\n", "migration_plan.yaml:2: version: duplicate key 'version'"),
         ("? [a]\n: 1\n", "mapping keys must be plain strings"),
         ("version: 1\n<<: 5\n", "merge key '<<' needs a mapping"),
