@@ -144,10 +144,14 @@ class SetCookie:
     name: str
     value: str
     max_age_s: int
+    secure: bool = False
 
     def header_value(self) -> str:
         """The ``Set-Cookie`` header value."""
-        return f"{self.name}={self.value}; Max-Age={self.max_age_s}; Path=/; HttpOnly; SameSite=Lax"
+        value = (
+            f"{self.name}={self.value}; Max-Age={self.max_age_s}; Path=/; HttpOnly; SameSite=Lax"
+        )
+        return value + "; Secure" if self.secure else value
 
 
 @dataclass(frozen=True, slots=True)
@@ -353,6 +357,6 @@ def _cohort_key(
     if existing:
         return existing, f"cookie:{cookie.name}", None
     if facts.new_cohort_id:
-        new = SetCookie(cookie.name, facts.new_cohort_id, cookie.max_age_s)
+        new = SetCookie(cookie.name, facts.new_cohort_id, cookie.max_age_s, cookie.secure)
         return facts.new_cohort_id, f"cookie:{cookie.name}", new
     return None, None, None

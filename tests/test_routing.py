@@ -216,6 +216,10 @@ def test_cohort_cookie_name_comes_from_the_plan() -> None:
     plan = make_plan("canary", proxy="proxy: {cohort_cookie: {name: ck, max_age_s: 60}}")
     d = go(plan, "GET", "/api/notifications", new_cohort_id="n1")
     assert d.set_cookie is not None and d.set_cookie.header_value().startswith("ck=n1; Max-Age=60")
+    assert not d.set_cookie.header_value().endswith("Secure")
+    plan = make_plan("canary", proxy="proxy: {cohort_cookie: {secure: true}}")
+    d = go(plan, "GET", "/api/notifications", new_cohort_id="n1")
+    assert d.set_cookie is not None and d.set_cookie.header_value().endswith("; Secure")
 
 
 def test_without_key_or_new_id_canary_stays_on_the_monolith() -> None:

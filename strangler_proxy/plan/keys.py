@@ -8,7 +8,7 @@ TIMEOUTS = frozenset({"connect", "read"})
 PROXY = frozenset(
     {"preserve_host", "max_header_bytes", "max_body_bytes", "shadow_queue", "cohort_cookie"}
 )
-COHORT_COOKIE = frozenset({"name", "max_age_s"})
+COHORT_COOKIE = frozenset({"name", "max_age_s", "secure"})
 SERVICE = frozenset(
     {
         "url",

@@ -246,6 +246,8 @@ class CohortCookie:
 
     name: str = "strangler_cohort"
     max_age_s: int = 365 * 24 * 3600
+    secure: bool = False
+    """Add the ``Secure`` attribute (set it when clients reach the proxy over https)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -348,7 +348,8 @@ def _proxy(ctx: _Ctx, value: Any, path: Path) -> ProxySettings:
         if not _COOKIE_NAME.match(name):
             ctx.error((*cp, "name"), f"not a valid cookie name: {name!r}")
         max_age = ctx.number(c, "max_age_s", cp, cookie.max_age_s, lo=0, integer=True)
-        cookie = CohortCookie(name, int(max_age))
+        secure = ctx.boolean(c, "secure", cp, cookie.secure)
+        cookie = CohortCookie(name, int(max_age), secure)
     return ProxySettings(
         preserve_host=ctx.boolean(m, "preserve_host", path, d.preserve_host),
         max_header_bytes=int(

@@ -172,6 +172,7 @@ def plan_schema() -> dict[str, Any]:
                             {
                                 "name": {"type": "string", "minLength": 1},
                                 "max_age_s": _NONNEG_INT,
+                                "secure": {"type": "boolean"},
                             },
                             K.COHORT_COOKIE,
                         ),
