@@ -6,6 +6,7 @@ import logging
 from collections.abc import Callable
 
 from django.http import HttpRequest, HttpResponse
+from django.views.decorators.csrf import csrf_exempt
 
 from monolith.common.api import error_response
 from monolith.common.errors import ApplicationError, NotFound
@@ -27,6 +28,11 @@ class ApiErrorMiddleware:
             return error_response(exception)
         log.exception("unhandled error", extra={"path": request.path, "method": request.method})
         return error_response(ApplicationError("Internal server error."))
+
+
+@csrf_exempt
+def api_not_found(request: HttpRequest) -> HttpResponse:
+    return error_response(NotFound(f"No API endpoint at {request.path}."))
 
 
 def handler404(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:

@@ -1,7 +1,8 @@
-from django.urls import include, path
+from django.urls import include, path, re_path
 
 from monolith.common.health import healthz
 from monolith.common.metrics import metrics_view
+from monolith.common.middleware import api_not_found
 
 urlpatterns = [
     path("healthz", healthz, name="healthz"),
@@ -10,6 +11,7 @@ urlpatterns = [
     path("", include("monolith.catalog.urls")),
     path("", include("monolith.orders.urls")),
     path("", include("monolith.notifications.urls")),
+    re_path(r"^api/", api_not_found),  # JSON 404 under /api/ even with DEBUG on
     path("", include("monolith.storefront.urls")),
 ]
 

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import httpx
 import pytest
 
 from tests.monolith.conftest import unique
+from tests.support.monolith_server import start_monolith
 
 JSON = {"Content-Type": "application/json"}
 
@@ -93,3 +96,11 @@ def test_partial_update_rejects_empty_and_read_only_fields(api: httpx.Client) ->
     assert response.status_code == 400
     assert set(response.json()["error"]["fields"]) == {"id", "created_at"}
     assert api.get(f"/api/customers/{cid}").json() == created.json()
+
+
+def test_api_errors_stay_json_with_debug_on(tmp_path: Path) -> None:
+    with start_monolith(workdir=tmp_path, env={"DEBUG": "1"}) as server:
+        missing = httpx.get(f"{server.url}/api/nothing-here")
+        assert missing.status_code == 404
+        assert missing.json()["error"]["code"] == "not_found"
+        assert httpx.get(f"{server.url}/api/customers/0").json()["error"]["code"] == "not_found"
