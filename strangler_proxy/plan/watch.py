@@ -82,7 +82,11 @@ class PlanWatcher:
         if read is None:
             return PENDING
         token = read if isinstance(read, str) else read[2]
-        if token == self._current.sha256 or token == self._rejected_hash:
+        if token == self._current.sha256:
+            # back to the content being served (e.g. a bad edit was reverted)
+            self._candidate = self._rejected_hash = self.last_error = None
+            return UNCHANGED
+        if token == self._rejected_hash:
             self._candidate = None
             return UNCHANGED
         if token != self._candidate:

@@ -89,7 +89,12 @@ def test_invalid_plan_is_rejected_logged_counted_and_old_plan_keeps_serving(
     assert message.startswith(f"plan rejected, still serving {serving[:12]}")
     assert "migration_plan.yaml:12: services.notifications.shadow.sample: must be 0..1" in message
     assert errors[0].event == "plan_rejected"  # type: ignore[attr-defined]
-    # fixing the file brings the watcher back
+    # reverting the bad edit clears the error; fixing the file brings the new plan
+    write(plan_file, VALID)
+    assert w.poll() == "unchanged" and w.last_error is None
+    write(plan_file, INVALID)
+    assert [w.poll(), w.poll()] == ["pending", "rejected"]  # a new bad edit is reported again
+    assert w.rejected_total == 2
     write(plan_file, AT_SERVICE)
     assert [w.poll(), w.poll()] == ["pending", "reloaded"]
     assert stage_of(w) is Stage.SERVICE and w.last_error is None
