@@ -18,6 +18,7 @@ from typing import Any, Protocol
 
 from starlette.types import Receive, Scope, Send
 
+from strangler_proxy import jsonlog
 from strangler_proxy.admin import PREFIX, admin_app, plan_summary
 from strangler_proxy.audit import reload_recorder
 from strangler_proxy.figures import baselines
@@ -178,6 +179,9 @@ class ProxyApp:
         breakers = self.handler.breaker_states()
         for svc in summary["services"].values():
             svc["breaker"] = breakers.get(svc["url"].rstrip("/"), "closed")
+        watcher = getattr(self.plans, "watcher", None)
+        error = getattr(watcher, "last_error", None)
+        summary["last_rejected_edit"] = str(error) if error is not None else None
         return {
             "plan": summary,
             "uptime_s": round(time.time() - self.started_at, 3) if self.started_at else 0,
@@ -241,6 +245,7 @@ def app_from_env() -> ProxyApp:
     """uvicorn factory: ``STRANGLE_PLAN``, ``STRANGLER_ADMIN_TOKEN``,
     ``STRANGLER_ACCESS_LOG`` (``0`` turns it off), ``STRANGLER_SINK`` (``module:callable``
     taking the loaded plan and returning an ExchangeSink)."""
+    jsonlog.configure("proxy", os.environ.get("STRANGLER_LOG_LEVEL", "INFO").upper())
     plan = Path(os.environ.get("STRANGLE_PLAN", "migration_plan.yaml"))
     sink_factory = None
     spec = os.environ.get("STRANGLER_SINK")

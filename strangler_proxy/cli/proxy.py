@@ -40,6 +40,7 @@ def proxy(plan_path: os.PathLike[str], host: str, port: int, workers: int, log_l
         sys.exit(2)
     jsonlog.configure("proxy", log_level.upper())
     os.environ["STRANGLE_PLAN"] = os.path.abspath(plan_path)
+    os.environ["STRANGLER_LOG_LEVEL"] = log_level  # worker processes configure logging too
     loop = "uvloop" if importlib.util.find_spec("uvloop") else "asyncio"
     uvicorn.run(
         "strangler_proxy.app:app_from_env",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from pathlib import Path
@@ -68,6 +69,8 @@ def test_invalid_plan_is_rejected_and_the_old_plan_keeps_serving(tmp_path: Path)
         )
         status, headers, _ = env.request("GET", "/api/notifications")
         assert status == 200 and dict(headers)["x-upstream"] == "svc"
+        _, body = env.admin("status")
+        assert "services.notifications.stage" in json.loads(body)["plan"]["last_rejected_edit"]
         env.proxy.stop()
         assert "plan rejected" in env.proxy.output()
         assert "services.notifications.stage" in env.proxy.output()
