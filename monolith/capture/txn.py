@@ -7,10 +7,11 @@ a transaction it bumps ``strangler_txn`` inside that transaction (see
 * inside ``atomic()``: once per transaction. Whether the current transaction already
   bumped is remembered as a no-op ``on_commit`` marker: Django drops it on commit, on
   rollback, and with a rolled-back savepoint — exactly when the bump itself is undone;
-* in autocommit: the write runs in ``atomic()`` together with its bump (a single
-  statement is a transaction of its own either way). SQLite cannot commit while an
-  ``INSERT ... RETURNING`` still has rows to hand out, so those rows are read before the
-  commit and served from memory to the caller.
+* in autocommit: the write runs in one ``BEGIN IMMEDIATE ... COMMIT`` with its bump,
+  issued on the raw connection without Django's ``atomic()`` bookkeeping (a single
+  statement is a transaction of its own either way). SQLite cannot
+  commit while an ``INSERT ... RETURNING`` still has rows to hand out, so those rows are
+  read before the commit and served from memory to the caller.
 """
 
 from __future__ import annotations
@@ -18,8 +19,6 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
-
-from django.db import transaction
 
 from cdc.sources.sqlite.txids import bump, is_installed, is_write, returns_rows
 
@@ -93,11 +92,17 @@ class TxidWrapper:
         wrapper = context["cursor"]
         if isinstance(wrapper.cursor, BufferedCursor):
             wrapper.cursor = wrapper.cursor._cursor
-        with transaction.atomic(using=connection.alias):
-            bump(connection.connection)
+        raw = connection.connection
+        raw.execute("BEGIN IMMEDIATE")
+        try:
+            bump(raw)
             result = execute(sql, params, many, context)
             if returns_rows(sql):
                 wrapper.cursor = BufferedCursor(wrapper.cursor)
+        except BaseException:
+            raw.execute("ROLLBACK")
+            raise
+        raw.execute("COMMIT")
         return result
 
 
