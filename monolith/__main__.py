@@ -116,6 +116,23 @@ def manage(ctx: click.Context) -> None:
     execute_from_command_line(["monolith manage", *ctx.args])
 
 
+@cli.command("notifications-retry")
+@click.option("--loop", "interval", type=float, default=None,
+              help="Keep draining every INTERVAL seconds until interrupted.")
+@click.option("--now", is_flag=True, help="Retry everything queued, not only what is due.")
+def notifications_retry(interval: float | None, now: bool) -> None:
+    """Resend notifications the extracted service did not confirm (see remote.py)."""
+    setup()
+    from monolith.notifications.remote import drain
+
+    while True:
+        sent, left = drain(now=now)
+        click.echo(json.dumps({"sent": sent, "queued": left}))
+        if interval is None:
+            return
+        time.sleep(interval)
+
+
 def main() -> None:
     cli(prog_name="python -m monolith")
 

@@ -16,6 +16,7 @@ from django.utils import timezone
 from monolith.accounts.models import Customer
 from monolith.common.errors import Conflict, NotFound, ValidationFailed
 from monolith.common.metrics import NOTIFICATIONS_SENT
+from monolith.notifications import remote
 from monolith.notifications.backends import DeliveryError, OutgoingMessage, get_backend
 from monolith.notifications.models import (
     Notification,
@@ -62,8 +63,14 @@ def notification_send(*, customer_id: int, template: str, context: Mapping[str, 
                       ) -> list[Notification]:
     """Render ``template`` for every channel the customer has enabled and deliver it.
 
-    Channels the customer switched off get nothing (no log entry either).
+    Channels the customer switched off get nothing (no log entry either). Once the plan
+    moves notifications to the extracted service, the service does this instead (see
+    ``monolith.notifications.remote``) and the result here is empty.
     """
+    route = remote.PLAN.current()
+    if route.remote and route.url:
+        remote.send(url=route.url, customer_id=customer_id, template=template, context=context)
+        return []
     customer = Customer.objects.filter(pk=customer_id).first()
     if customer is None:
         raise NotFound(f"Customer {customer_id} not found.")

@@ -28,8 +28,9 @@ class ServiceServer:
 
 
 @contextmanager
-def notifications_service(database_url: str, workdir: Path) -> Iterator[ServiceServer]:
-    port = free_port()
+def notifications_service(database_url: str, workdir: Path, *, port: int | None = None
+                          ) -> Iterator[ServiceServer]:
+    port = port or free_port()
     outbox = workdir / "outbox.jsonl"
     env = {
         "NOTIFICATIONS_DATABASE_URL": database_url,
