@@ -177,6 +177,11 @@ def _scalars(items: list[Any]) -> bool:
 
 def _same_elements(a: list[Any], b: list[Any]) -> bool:
     """Whether two lists hold the same elements, ignoring order."""
+    for x, y in zip(a, b, strict=True):
+        if type(x) is not type(y) or x != y:
+            if x not in b:  # a changed element, not a moved one: no re-serialising
+                return False
+            break
     if all(type(x) is str for x in a) and all(type(x) is str for x in b):
         return sorted(a) == sorted(b)
     return sorted(map(_canonical, a)) == sorted(map(_canonical, b))

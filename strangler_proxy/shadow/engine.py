@@ -23,9 +23,11 @@ from strangler_proxy.shadow.observation import Exchange, Observation
 from strangler_proxy.shadow.records import (
     CANDIDATE,
     NOISE,
+    DiffKeys,
     Endpoint,
     Sample,
     TallyKey,
+    diff_keys,
     tally_keys,
 )
 from strangler_proxy.shadow.redact import redact_headers
@@ -211,9 +213,9 @@ class ShadowEngine:
                     break
         return batch
 
-    def process(self, batch: Sequence[Exchange]) -> list[Result]:
-        """Compare a batch and add its tallies and samples to what is pending."""
-        results: list[Result] = []
+    def process(self, batch: Sequence[Exchange]) -> int:
+        """Compare a batch and add its tallies and samples to what is pending; returns
+        how many mismatched (results are not kept: tallies and samples are all we need)."""
         mismatches = errors = 0
         outcomes: Counter[str] = Counter()
         for exchange in batch:
@@ -223,11 +225,13 @@ class ShadowEngine:
             except Exception as exc:  # a comparison bug must not lose the tally
                 log.exception("comparison failed", extra={"request_id": req.request_id})
                 result = Result(Outcome.ERROR, error=f"compare: {type(exc).__name__}")
-            results.append(result)
             endpoint = Endpoint(req.service, req.route, req.method)
-            for key in tally_keys(endpoint, req.ts, result):
-                self._pending[key] += 1
-            self._pick_samples(endpoint, exchange, result)
+            keys = diff_keys(result)
+            pending = self._pending
+            for key in tally_keys(endpoint, req.ts, result, keys):
+                pending[key] += 1
+            if keys[0] or keys[1] or keys[2] or result.error:
+                self._pick_samples(endpoint, exchange, result, keys)
             mismatches += result.outcome is Outcome.MISMATCHED
             errors += result.candidate_failed
             outcomes[result.outcome.value] += 1
@@ -236,14 +240,14 @@ class ShadowEngine:
             self._mismatches += mismatches
             self._errors += errors
             self._outcomes.update(outcomes)
-        return results
+        return mismatches
 
-    def _pick_samples(self, endpoint: Endpoint, exchange: Exchange, result: Result) -> None:
-        if not (result.differences or result.ignored or result.noise or result.error):
-            return
-        wanted: list[tuple[str, str]] = [(d.key, CANDIDATE) for d in result.differences]
-        wanted += [(d.key, CANDIDATE) for d in result.ignored]
-        wanted += [(d.key, NOISE) for d in result.noise or ()]
+    def _pick_samples(
+        self, endpoint: Endpoint, exchange: Exchange, result: Result, keys: DiffKeys
+    ) -> None:
+        found, ignored, noisy = keys
+        wanted = [(k, CANDIDATE) for k in found] + [(k, CANDIDATE) for k in ignored]
+        wanted += [(k, NOISE) for k in noisy]
         if result.outcome is Outcome.ERROR and result.error:
             wanted.append((result.error, CANDIDATE))
         if self._sample_counts is None:

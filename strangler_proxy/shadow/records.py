@@ -61,26 +61,39 @@ def bucket_of(ts: float) -> int:
     return int(ts // BUCKET_S) * BUCKET_S
 
 
-def tally_keys(endpoint: Endpoint, ts: float, result: Result) -> list[TallyKey]:
+DiffKeys = tuple[list[str], list[str], list[str]]  # (differences, ignored, noise)
+
+
+def diff_keys(result: Result) -> DiffKeys:
+    return (
+        [d.key for d in result.differences],
+        [d.key for d in result.ignored],
+        [d.key for d in result.noise or ()],
+    )
+
+
+def tally_keys(
+    endpoint: Endpoint, ts: float, result: Result, keys: DiffKeys | None = None
+) -> list[TallyKey]:
     """The tallies one result adds to (one for the candidate, one more for noise)."""
     bucket = bucket_of(ts)
-    keys = [
+    found, ignored, noisy = keys or diff_keys(result)
+    tallies = [
         TallyKey(
             endpoint,
             bucket,
             CANDIDATE,
             result.outcome.value,
-            _signature(d.key for d in result.differences),
-            _signature(d.key for d in result.ignored),
+            _signature(found),
+            _signature(ignored),
         )
     ]
     if result.error:
-        keys[0] = TallyKey(endpoint, bucket, CANDIDATE, Outcome.ERROR.value, (result.error,))
+        tallies[0] = TallyKey(endpoint, bucket, CANDIDATE, Outcome.ERROR.value, (result.error,))
     if result.noise is not None:
         outcome = Outcome.MISMATCHED if result.noise else Outcome.MATCHED
-        noise = _signature(d.key for d in result.noise)
-        keys.append(TallyKey(endpoint, bucket, NOISE, outcome.value, noise))
-    return keys
+        tallies.append(TallyKey(endpoint, bucket, NOISE, outcome.value, _signature(noisy)))
+    return tallies
 
 
 def _signature(keys: Iterable[str]) -> tuple[str, ...]:
