@@ -214,9 +214,12 @@ def header_value(headers: tuple[tuple[str, str], ...], name: str) -> str | None:
 
 def diff_bodies(primary: Parsed, candidate: Parsed, rules: CompareRules) -> list[Difference]:
     if primary.is_json and candidate.is_json:
-        if _canonical(primary.value) == _canonical(candidate.value):
-            return []
-        return diff_json(primary.value, candidate.value, rules)
+        try:
+            if _canonical(primary.value) == _canonical(candidate.value):
+                return []
+            return diff_json(primary.value, candidate.value, rules)
+        except (RecursionError, orjson.JSONEncodeError):  # nested too deep: say so at the root
+            return [Difference("$", Kind.VALUE_CHANGED, "<nested too deep to diff>", None)]
     pv, cv = primary.value, candidate.value
     if primary.is_json != candidate.is_json:
         return [Difference("$", Kind.TYPE_CHANGED, _shown(pv), _shown(cv))]

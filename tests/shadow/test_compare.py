@@ -154,3 +154,19 @@ def test_text_bodies_compared_after_normalisation() -> None:
 )
 def test_type_names(value: Any, name: str) -> None:
     assert type_name(value) == name
+
+
+def test_documents_nested_too_deep_are_one_difference_at_the_root() -> None:
+    # orjson parses up to 1024 levels but serialises only ~255; Python recursion ~1000
+    p = obs(raw=b"[" * 1000 + b"1" + b"]" * 1000)
+    c = obs(raw=b"[" * 1000 + b"2" + b"]" * 1000)
+    [d] = compare(p, c, RULES)
+    assert (d.path, d.kind) == ("$", Kind.VALUE_CHANGED)
+    assert compare(p, p, RULES) == []
+
+
+def test_invalid_utf8_and_nan_bodies_are_compared_as_text() -> None:
+    a = obs(raw=b'{"x": NaN}')
+    b = obs(raw=b'{"x": NaN}\xff')
+    [d] = compare(a, b, RULES)
+    assert d.path == "$" and d.kind is Kind.VALUE_CHANGED
