@@ -10,6 +10,7 @@ serves (blocking database reads: run it in a thread from async code).
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,7 @@ from strangler_proxy.shadow.rules import CompareRules, ServiceRules, rules_from_
 from strangler_proxy.shadow.store import ShadowStore, resolve_url
 
 DEFAULT_RULES = CompareRules()
+log = logging.getLogger("strangler.shadow")
 
 
 def service_rules(service: ServicePlan) -> ServiceRules:
@@ -75,7 +77,11 @@ class PlanRules:
             for name, svc in loaded.plan.services.items():
                 try:
                     self._rules[name] = service_rules(svc)
-                except ValueError:
+                except ValueError as exc:
+                    log.warning(
+                        "invalid shadow rules; comparing with defaults",
+                        extra={"service": name, "error": str(exc)},
+                    )
                     self._rules[name] = ServiceRules(DEFAULT_RULES)
             self._sha = loaded.sha256
         rules = self._rules.get(service)

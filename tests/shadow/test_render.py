@@ -83,3 +83,17 @@ def test_side_by_side_folds_long_equal_runs() -> None:
 
 def test_chart_with_no_points() -> None:
     assert "No comparisons" in chart_svg(())
+
+
+def test_long_timelines_are_merged_for_the_chart() -> None:
+    from strangler_proxy.shadow.render.html import downsample
+    from strangler_proxy.shadow.report import TimePoint
+
+    points = tuple(TimePoint(60 * i, 10, 5, i % 2) for i in range(1000))
+    merged = downsample(points, limit=100)
+    assert len(merged) == 100
+    assert sum(p.compared for p in merged) == 10_000
+    assert sum(p.mismatched for p in merged) == 500
+    assert merged[1].bucket == 600
+    assert chart_svg(points).count("<circle") <= 2 * 120
+

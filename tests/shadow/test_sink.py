@@ -71,3 +71,30 @@ def test_engine_and_admin_report_from_the_plan(tmp_path: Path) -> None:
     assert page.startswith("<!doctype html>") and "$.title" in page
     with pytest.raises(UnknownService):
         service_report(loaded, "nope")
+
+
+def test_invalid_plan_rules_fall_back_to_defaults_with_a_warning(
+    caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from strangler_proxy.plan.parse import parse_plan
+    from strangler_proxy.shadow import sink
+    from strangler_proxy.shadow.sink import PlanRules
+
+    plan = parse_plan(
+        "version: 1\nmonolith: {url: http://127.0.0.1:1}\nservices:\n  svc:\n"
+        "    url: http://127.0.0.1:2\n    routes: [/x]\n"
+    )
+
+    def bad(service: object) -> None:
+        raise ValueError("shadow.compare.bogus: unknown key")
+
+    monkeypatch.setattr(sink, "service_rules", bad)
+
+    class Loaded:
+        sha256 = "x"
+
+    loaded = Loaded()
+    loaded.plan = plan  # type: ignore[attr-defined]
+    rules = PlanRules(lambda: loaded)  # type: ignore[arg-type,return-value]
+    assert not rules("svc", "/x").status_only
+    assert "invalid shadow rules" in caplog.text

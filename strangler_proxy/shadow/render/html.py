@@ -21,6 +21,7 @@ from strangler_proxy.shadow.render.terminal import pct
 from strangler_proxy.shadow.report import FLAGGED, EndpointReport, FieldStat, Report, TimePoint
 
 MAX_DIFF_LINES = 400
+MAX_CHART_POINTS = 120
 CONTEXT = 3
 
 _CSS = Path(__file__).with_name("report.css").read_text(encoding="utf-8")
@@ -82,6 +83,7 @@ def chart_svg(points: tuple[TimePoint, ...], width: int = 900, height: int = 220
     """Raw and noise-adjusted mismatch rate per time bucket, as inline SVG."""
     if not points:
         return "<p class='muted'>No comparisons yet.</p>"
+    points = downsample(points)
     left, right, top, bottom = 48, 12, 12, 28
     w, h = width - left - right, height - top - bottom
     peak = max(max(p.raw_rate for p in points), 0.05)
@@ -128,6 +130,27 @@ def chart_svg(points: tuple[TimePoint, ...], width: int = 900, height: int = 220
         f"<text x='{left + w - 60}' y='{top + 12}'>— raw</text></svg>"
     )
     return "".join(out)
+
+
+def downsample(
+    points: tuple[TimePoint, ...], limit: int = MAX_CHART_POINTS
+) -> tuple[TimePoint, ...]:
+    """Merge neighbouring buckets so a chart of weeks stays a few hundred shapes."""
+    if len(points) <= limit:
+        return points
+    size = -(-len(points) // limit)
+    merged = []
+    for i in range(0, len(points), size):
+        group = points[i : i + size]
+        merged.append(
+            TimePoint(
+                group[0].bucket,
+                sum(p.compared for p in group),
+                sum(p.raw_mismatched for p in group),
+                sum(p.mismatched for p in group),
+            )
+        )
+    return tuple(merged)
 
 
 def _endpoints_table(report: Report) -> str:
