@@ -109,6 +109,37 @@ def wait_port(port: int, timeout: float = 20) -> None:
     raise TimeoutError(f"nothing listening on {port}")
 
 
+PIDS: dict[int, int] = {}  # listening port -> server process id
+
+
+def process_tree(pid: int) -> list[int]:
+    found = [pid]
+    try:
+        tasks = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return found
+    for task in tasks:
+        try:
+            children = Path(f"/proc/{pid}/task/{task}/children").read_text().split()
+        except OSError:
+            continue
+        for child in children:
+            found += process_tree(int(child))
+    return found
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU of a process and its children (nginx: master + worker)."""
+    ticks = 0
+    for p in process_tree(pid):
+        try:
+            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        ticks += int(fields[11]) + int(fields[12])
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
 def start(stack: ExitStack, argv: list[str], port: int, log: Path,
           env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
     out = log.open("wb")
@@ -127,6 +158,7 @@ def start(stack: ExitStack, argv: list[str], port: int, log: Path,
 
     stack.callback(stop)
     wait_port(port)
+    PIDS[port] = proc.pid
     return proc
 
 
@@ -172,21 +204,29 @@ def nginx(stack: ExitStack, tmp: Path, backend_port: int) -> int:
 _WRK_RPS = re.compile(r"Requests/sec:\s+([\d.]+)")
 _WRK_PCT = re.compile(r"^\s+(50|75|90|99)%\s+([\d.]+)(us|ms|s)\s*$", re.M)
 _WRK_ERR = re.compile(r"Non-2xx or 3xx responses: (\d+)|Socket errors: (.*)")
+_WRK_N = re.compile(r"(\d+) requests in")
 
 
 def wrk(port: int, duration: int, connections: int) -> dict[str, Any]:
     url = f"http://127.0.0.1:{port}{PATH}"
+    pid = PIDS.get(port)
+    cpu0 = cpu_seconds(pid) if pid else 0.0
     out = subprocess.run(
         ["wrk", "-t1", f"-c{connections}", f"-d{duration}s", "--latency", url],
         capture_output=True, text=True, check=True,
     ).stdout
+    cpu1 = cpu_seconds(pid) if pid else 0.0
     m = _WRK_RPS.search(out)
+    n = _WRK_N.search(out)
     if m is None:
         raise RuntimeError(f"cannot parse wrk output:\n{out}")
     scale = {"us": 0.001, "ms": 1.0, "s": 1000.0}
     pct = {f"p{p}_ms": round(float(v) * scale[u], 3) for p, v, u in _WRK_PCT.findall(out)}
     errors = [e.group(0) for e in _WRK_ERR.finditer(out)]
-    return {"rps": float(m.group(1)), **pct, **({"errors": errors} if errors else {})}
+    cpu = {}
+    if pid and n and int(n.group(1)):
+        cpu = {"cpu_us_per_request": round((cpu1 - cpu0) / int(n.group(1)) * 1e6, 2)}
+    return {"rps": float(m.group(1)), **pct, **cpu, **({"errors": errors} if errors else {})}
 
 
 def machine() -> dict[str, Any]:
@@ -283,8 +323,11 @@ def main(argv: list[str]) -> int:
                 runs[name].append(wrk(port, args.duration, args.connections))
         latency = {name: summarize(samples) for name, samples in lat.items()}
         rps = {name: statistics.median(r["rps"] for r in rs) for name, rs in runs.items()}
+        cpu = {name: statistics.median(r.get("cpu_us_per_request", 0.0) for r in rs)
+               for name, rs in runs.items()}
         result["latency_no_load"] = latency
         result["throughput_rps_median"] = {k: round(v, 1) for k, v in rps.items()}
+        result["cpu_us_per_request_median"] = {k: round(v, 2) for k, v in cpu.items()}
         result["throughput_runs"] = runs
 
         def added(name: str, pct: str) -> float:
@@ -293,6 +336,9 @@ def main(argv: list[str]) -> int:
         plain = rps["proxy"]
         ratios: dict[str, float] = {
             "proxy_vs_nginx_throughput": round(plain / rps["nginx"], 3),
+            # CPU per request is steadier than req/s on a shared machine: nginx's CPU cost
+            # divided by ours is the throughput ratio both would reach on an idle core
+            "proxy_vs_nginx_cpu_efficiency": round(cpu["nginx"] / cpu["proxy"], 3),
             "proxy_added_p50_ms": added("proxy", "p50_ms"),
             "proxy_added_p99_ms": added("proxy", "p99_ms"),
             "nginx_added_p50_ms": added("nginx", "p50_ms"),
@@ -302,9 +348,15 @@ def main(argv: list[str]) -> int:
             ratios["asgi_backend_proxy_vs_nginx_throughput"] = round(
                 rps["asgi_proxy"] / rps["asgi_nginx"], 3
             )
+            ratios["asgi_backend_proxy_vs_nginx_cpu_efficiency"] = round(
+                cpu["asgi_nginx"] / cpu["asgi_proxy"], 3
+            )
         if not args.skip_shadow:
             for case in ("healthy", "dead", "slow"):
                 ratios[f"shadow_{case}_vs_plain"] = round(rps[f"shadow_{case}"] / plain, 3)
+                ratios[f"shadow_{case}_cpu_vs_plain"] = round(
+                    cpu["proxy"] / cpu[f"shadow_{case}"], 3
+                )
         result["ratios"] = ratios
         result["goals"] = {
             "proxy_vs_nginx_throughput": ">= 0.5",
