@@ -1,8 +1,9 @@
 """Admin endpoints under the reserved prefix ``/_strangler/`` (never forwarded).
 
 ``health`` and ``ready`` are open (load balancers probe them); ``metrics`` is open for
-Prometheus scrapers; ``status`` needs ``Authorization: Bearer $STRANGLER_ADMIN_TOKEN``
-and is refused outright when no token is configured.
+Prometheus scrapers; ``status`` and ``report/{service}`` (the shadow comparison report
+as HTML) need ``Authorization: Bearer $STRANGLER_ADMIN_TOKEN`` and are refused outright
+when no token is configured.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from typing import Any, Protocol
 
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
 from strangler_proxy.metrics import ProxyMetrics
@@ -57,12 +58,28 @@ def plan_summary(loaded: LoadedPlan) -> dict[str, Any]:
     }
 
 
+def _deny(request: Request, configured: str | None) -> Response | None:
+    if not configured:
+        return JSONResponse(
+            {"error": "forbidden", "message": "STRANGLER_ADMIN_TOKEN is not set"},
+            status_code=403,
+        )
+    if not authorized(request, configured):
+        return JSONResponse(
+            {"error": "unauthorized", "message": "Bearer token required"},
+            status_code=401,
+            headers={"www-authenticate": 'Bearer realm="strangler"'},
+        )
+    return None
+
+
 def admin_app(
     *,
     token: Callable[[], str | None],
     metrics: ProxyMetrics,
     status: StatusSource,
     ready: Callable[[], bool],
+    plan: Callable[[], LoadedPlan],
 ) -> Starlette:
     async def health(request: Request) -> Response:
         return JSONResponse({"status": "ok"})
@@ -72,19 +89,30 @@ def admin_app(
         return JSONResponse({"ready": ok}, status_code=200 if ok else 503)
 
     async def status_view(request: Request) -> Response:
-        configured = token()
-        if not configured:
-            return JSONResponse(
-                {"error": "forbidden", "message": "STRANGLER_ADMIN_TOKEN is not set"},
-                status_code=403,
-            )
-        if not authorized(request, configured):
-            return JSONResponse(
-                {"error": "unauthorized", "message": "Bearer token required"},
-                status_code=401,
-                headers={"www-authenticate": 'Bearer realm="strangler"'},
-            )
+        denied = _deny(request, token())
+        if denied is not None:
+            return denied
         return JSONResponse(status.status())
+
+    async def report_view(request: Request) -> Response:
+        denied = _deny(request, token())
+        if denied is not None:
+            return denied
+        from starlette.concurrency import run_in_threadpool
+
+        from strangler_proxy.shadow.sink import UnknownService, service_report_html
+        from strangler_proxy.shadow.store import StoreError
+
+        name = request.path_params["service"]
+        try:
+            html = await run_in_threadpool(service_report_html, plan(), name)
+        except UnknownService:
+            return JSONResponse({"error": "not_found", "message": f"no service {name!r}"},
+                                status_code=404)
+        except StoreError as exc:
+            return JSONResponse({"error": "store_unavailable", "message": str(exc)},
+                                status_code=503)
+        return HTMLResponse(html)
 
     async def metrics_view(request: Request) -> Response:
         return Response(metrics.render(), media_type="text/plain; version=0.0.4; charset=utf-8")
@@ -98,6 +126,7 @@ def admin_app(
             Route(PREFIX + "ready", readiness),
             Route(PREFIX + "status", status_view),
             Route(PREFIX + "metrics", metrics_view),
+            Route(PREFIX + "report/{service}", report_view),
             Route(PREFIX + "{rest:path}", not_found),
         ]
     )

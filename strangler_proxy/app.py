@@ -114,6 +114,7 @@ class ProxyApp:
             metrics=self.metrics,
             status=self,
             ready=lambda: self._ready,
+            plan=lambda: self.plans.current,
         )
 
     def _plan(self) -> Plan:

@@ -86,3 +86,10 @@ def test_status_is_forbidden_when_no_token_is_configured(tmp_path: Path) -> None
     ) as e:
         assert e.admin("status")[0] == 403
         assert e.admin("health", token=None)[0] == 200
+
+
+def test_shadow_report_page_is_served_to_admins_only(env: ProxyEnv) -> None:
+    assert env.admin("report/notifications", token=None)[0] == 401
+    status, body = env.admin("report/notifications")
+    assert status == 200 and b"<html" in body.lower() and b"notifications" in body
+    assert env.admin("report/nosuch")[0] == 404
