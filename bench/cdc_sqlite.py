@@ -15,11 +15,14 @@ Each variant runs on a freshly migrated SQLite file, rounds interleaved, median 
 
 Workloads: ``python -m monolith seed --no-migrate`` (its own ``seconds``), and
 ``--writes`` request-style autocommit writes through the ORM (create + update of a
-category each, so two transactions per write).
+category each, so two transactions per write). On a loaded machine separate processes
+are noisy, so ``txid_wrapper_with_vs_without`` also times the txid wrapper alone: one
+process, rounds alternating with and without it on the same connection.
 
 Relay speed: the ``captured`` seed's changelog relayed to the embedded broker
-(``relay``: read, render, encode, produce, wait for acks, record offset, prune) next
-to ``read_only`` — reading and JSON-parsing the same changelog rows, nothing else.
+(``relay``: read, render, encode, produce, wait for acks, record offset, prune; topics
+created beforehand) next to ``read_only`` — reading and JSON-parsing the same changelog
+rows, nothing else.
 Prints JSON with the ratios.
 """
 
@@ -55,6 +58,29 @@ for i in range({n}):
     c = Category.objects.create(name=f"w{{i}}", slug=f"bench-w-{{i}}")
     Category.objects.filter(id=c.id).update(description="x")
 print("SECONDS", time.perf_counter() - t0)
+"""
+
+
+WRAPPER_AB = """
+import statistics, time
+from django.db import connection
+from monolith.catalog.models import Category
+from monolith.capture.txn import TxidWrapper
+connection.ensure_connection()
+ours = [w for w in connection.execute_wrappers if isinstance(w, TxidWrapper)]
+def run(tag):
+    t0 = time.perf_counter()
+    for i in range({n}):
+        c = Category.objects.create(name=tag, slug=f"{{tag}}-{{i}}")
+        Category.objects.filter(id=c.id).update(description="x")
+    return time.perf_counter() - t0
+res = {{"with": [], "without": []}}
+for r in range({rounds}):
+    order = [("with", ours), ("without", [])]
+    for name, wrappers in (order if r % 2 == 0 else order[::-1]):
+        connection.execute_wrappers[:] = wrappers
+        res[name].append(run(f"ab-{{name}}-{{r}}"))
+print("AB", statistics.median(res["with"]) / statistics.median(res["without"]))
 """
 
 
@@ -98,11 +124,21 @@ def writes_seconds(workdir: Path, run: str, variant: str, n: int) -> float:
     return float(out.split("SECONDS")[-1].strip())
 
 
+def wrapper_ratio(workdir: Path, variant: str, n: int, rounds: int) -> float:
+    """Same process, rounds alternating with and without the txid wrapper: its cost
+    alone, robust to machine load (the triggers fire in both halves when captured)."""
+    _, env = _fresh(workdir, f"ab-{variant}", variant)
+    out = _monolith(["manage", "shell", "-c", WRAPPER_AB.format(n=n, rounds=2 * rounds)],
+                    env, workdir)
+    return round(float(out.split("AB")[-1].strip()), 3)
+
+
 def relay_speed(db: Path) -> dict[str, Any]:
     from cdc.embedded_broker import EmbeddedBroker
     from cdc.offsets import MemoryOffsetStore
     from cdc.sources.sqlite import SqliteSourceConfig, open_source
     from cdc.sources.sqlite.render import parse_image
+    from cdc.sources.sqlite.triggers import installed_tables
 
     conn = sqlite3.connect(db)
     rows = conn.execute("SELECT count(*) FROM strangler_changelog").fetchone()[0]
@@ -119,6 +155,9 @@ def relay_speed(db: Path) -> dict[str, Any]:
         source.offsets = MemoryOffsetStore()
         source.relay.offsets = source.offsets
         source.offsets.save(config.offset_name, {"changelog_id": 0})
+        producer = source.publisher.producer  # type: ignore[attr-defined]
+        for table in installed_tables(source.conn):  # topic creation is not relaying
+            producer.ensure_topic(f"bench.main.{table}")
         t0 = time.perf_counter()
         while source.relay.step():
             pass
@@ -157,6 +196,8 @@ def main(argv: list[str]) -> int:
                 if variant == "captured":
                     captured_db = db
                 writes[variant].append(writes_seconds(workdir, str(run), variant, args.writes))
+        wrapper = {v: wrapper_ratio(workdir, v, args.writes // 2, args.rounds)
+                   for v in ("app_idle", "captured")}
         relay = relay_speed(captured_db) if captured_db and not args.no_relay else None
     med = {k: {"seed_s": statistics.median(seed[k]), "writes_s": statistics.median(writes[k])}
            for k in variants}
@@ -177,6 +218,7 @@ def main(argv: list[str]) -> int:
         "write_transactions_per_s": {
             k: round(2 * args.writes / med[k]["writes_s"]) for k in variants
         },
+        "txid_wrapper_with_vs_without": wrapper,
         "relay": relay,
     }
     print(json.dumps(result, indent=2))
