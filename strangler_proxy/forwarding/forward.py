@@ -244,6 +244,11 @@ async def relay(
             await send({"type": "http.response.body", "body": data, "more_body": True})
             if watcher is None:
                 watcher = asyncio.create_task(_close_on_disconnect(receive, conn))
+    except UpstreamError:
+        pool.discard(conn)
+        if conn.client_gone:  # nobody to tell: the client went away first
+            return Relayed(sent, None)
+        raise
     except BaseException:
         pool.discard(conn)
         raise
@@ -260,6 +265,7 @@ async def _close_on_disconnect(receive: Receive, conn: Connection) -> None:
         while (await receive())["type"] != "http.disconnect":
             pass
         if not conn.complete:
+            conn.client_gone = True
             conn._fail(UpstreamClosed("client disconnected"))
             conn.close()
 

@@ -185,11 +185,18 @@ class Handler:
         if extra:
             out += extra
         mirror = decision.shadow is not None and body.complete
-        captured = await relay(
-            conn, used.pool, send, receive, status=status, headers=out,
-            timeouts=used.timeouts, capture_limit=MIRROR_BODY_CAP if mirror else -1,
-        )
-        self._done(scope, service, used.name, status, started, rid, None)
+        try:
+            captured = await relay(
+                conn, used.pool, send, receive, status=status, headers=out,
+                timeouts=used.timeouts, capture_limit=MIRROR_BODY_CAP if mirror else -1,
+            )
+        except UpstreamError as exc:
+            # the client already has the head: the server aborts its connection
+            self.metrics.upstream_errors[(used.name, f"{exc.kind}_mid_body")] += 1
+            self._done(scope, service, used.name, status, started, rid, f"{exc.kind}_mid_body")
+            raise
+        self._done(scope, service, used.name, status, started, rid,
+                   "client_disconnected" if conn.client_gone else None)
         if decision.shadow is not None:
             if not mirror or captured.captured is None:
                 self.metrics.shadow[(service, "skipped_too_large")] += 1

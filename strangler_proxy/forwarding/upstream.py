@@ -83,6 +83,7 @@ class Connection(asyncio.Protocol):
         self.buffered = 0
         self.paused = False
         self.head_request = head_request
+        self.client_gone = False
         self._framed = False
 
     # asyncio.Protocol

@@ -261,6 +261,19 @@ def test_one_gigabyte_download_streams_in_bounded_memory(env: ProxyEnv) -> None:
     assert peak - before < 64 * 1024, f"proxy RSS grew by {(peak - before) // 1024} MB"
 
 
+def test_upstream_dying_mid_body_truncates_the_client_response(env: ProxyEnv) -> None:
+    c = env.conn()
+    try:
+        c.request("GET", "/truncated")
+        r = c.getresponse()
+        assert r.status == 200 and r.getheader("content-length") == "1000"
+        with pytest.raises(http.client.IncompleteRead):
+            r.read()
+    finally:
+        c.close()
+    assert env.metric("strangler_upstream_errors_total", kind="closed_mid_body") >= 1
+
+
 def test_refused_upstream_gives_502_with_request_id(env: ProxyEnv) -> None:
     status, headers, body = env.request("GET", "/api/dead", headers={"X-Request-ID": "r-502"})
     assert status == 502

@@ -99,6 +99,17 @@ async def app(scope: Scope, receive: Any, send: Any) -> None:
             return
         await _respond(send, status, body, headers)
         return
+    if path == "/truncated":  # promises 1000 bytes, sends 10, then dies
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 200,
+                "headers": [(b"content-length", b"1000"), (b"x-upstream", NAME)],
+            }
+        )
+        await send({"type": "http.response.body", "body": b"x" * 10, "more_body": True})
+        await asyncio.sleep(0.05)
+        raise RuntimeError("upstream died mid-body (on purpose)")
     if path == "/cookies":
         await _respond(
             send,
