@@ -38,6 +38,7 @@ from strangler_proxy.plan.model import (
     Stage,
     Upstream,
     freeze,
+    thaw,
 )
 from strangler_proxy.plan.yamlnodes import Path, YamlProblem, load_with_lines
 
@@ -121,6 +122,10 @@ class _Ctx:
 
     def error(self, path: Path, message: str) -> None:
         self.errors.append(Finding(self.source, self.line(path), _dotted(path), message))
+
+    def error_shown_as(self, path: Path, shown: str, message: str) -> None:
+        """An error whose displayed key path is ``shown`` (line looked up from ``path``)."""
+        self.errors.append(Finding(self.source, self.line(path), shown, message))
 
     def warn(self, path: Path, message: str) -> None:
         self.warnings.append(
@@ -401,6 +406,7 @@ def _service(ctx: _Ctx, name: str, body: Any, path: Path) -> ServicePlan | None:
     gates = _gates(ctx, m.get("gates", _ABSENT), (*path, "gates"))
     data = _data(ctx, m.get("data", _ABSENT), (*path, "data"))
     salt = ctx.string(m, "salt", path, name) or name
+    _check_compare_rules(ctx, shadow, routes, path)
     if not upstreams:
         return None
     return ServicePlan(
@@ -561,6 +567,52 @@ def _shadow(ctx: _Ctx, value: Any, path: Path) -> ShadowPolicy:
         noise_sample=ctx.number(m, "noise_sample", path, d.noise_sample, lo=0, hi=1),
         compare=compare,
     )
+
+
+def _check_compare_rules(
+    ctx: _Ctx, shadow: ShadowPolicy, routes: tuple[Route, ...], path: Path
+) -> None:
+    """``shadow.compare`` (and per-route overrides) belong to the comparison engine; ask
+    it, so a plan it cannot use is rejected here with a line number, not at runtime."""
+    try:
+        from strangler_proxy.shadow.rules import rules_from_mapping
+    except ImportError:  # pragma: no cover - the shadow package is part of this project
+        return
+    overrides: dict[str, dict[str, Any]] = {}
+    for route in routes:
+        override: dict[str, Any] = {}
+        if route.shadow_ignore is not None:
+            override["ignore"] = list(route.shadow_ignore)
+        if route.shadow_compare is not None:
+            override["compare"] = thaw(route.shadow_compare)
+        if override:
+            overrides[route.path_template] = override
+    mapping = {
+        "ignore": list(shadow.ignore),
+        "compare": thaw(shadow.compare),
+        "noise_sample": shadow.noise_sample,
+    }
+    try:
+        rules_from_mapping(mapping, overrides)
+    except ValueError as exc:
+        where, _, message = str(exc).partition(": ")
+        if not message:
+            where, message = "shadow.compare", str(exc)
+        inner, _, rest = message.partition(": ")
+        while rest and inner.startswith(where):  # "a.b: a.b.c: text" → "a.b.c: text"
+            where, message = inner, rest
+            inner, _, rest = message.partition(": ")
+        head: Path = path
+        shown_head = _dotted(path)
+        if where.startswith("routes[") and "].shadow" in where:
+            template, rest = where[len("routes[") :].split("].shadow", 1)
+            index = next((i for i, r in enumerate(routes) if r.path_template == template), None)
+            if index is not None:
+                head = (*path, "routes", index)
+                shown_head = f"{shown_head}.routes[{index}]"
+                where = "shadow" + rest
+        parts = tuple(p for p in re.split(r"[.\[]", where) if p and not p.endswith("]"))
+        ctx.error_shown_as((*head, *parts), f"{shown_head}.{where}", message)
 
 
 def _fallback(ctx: _Ctx, m: Mapping[str, Any], path: Path) -> FallbackPolicy | None:

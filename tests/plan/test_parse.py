@@ -354,3 +354,39 @@ def test_upstream_urls_lists_only_plan_upstreams() -> None:
         "http://127.0.0.1:8102",
         "http://127.0.0.1:8103",
     }
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "expected"),
+    [
+        (
+            'ignore: ["$.id"]}',
+            'ignore: ["$.id"], compare: {noise: {relative: x}}}',
+            "migration_plan.yaml:12: services.notifications.shadow.compare.noise.relative: "
+            "expected a number",
+        ),
+        (
+            'ignore: ["$.id"]}',
+            'ignore: ["$.id"], compare: {headerz: [a]}}',
+            "migration_plan.yaml:12: services.notifications.shadow.compare.headerz: unknown key",
+        ),
+        (
+            'ignore: ["$.id"]}',
+            'ignore: ["$.id["]}',
+            "migration_plan.yaml:12: services.notifications.shadow.ignore: JSONPath '$.id[': "
+            "unsupported syntax",
+        ),
+        (
+            '"/api/notifications/{id}", methods: [GET, PATCH]}',
+            '"/api/notifications/{id}", methods: [GET, PATCH], '
+            "shadow: {compare: {decimal_strings: 3}}}",
+            "migration_plan.yaml:9: services.notifications.routes[1].shadow.compare."
+            "decimal_strings: expected true or false",
+        ),
+    ],
+)
+def test_compare_rules_are_checked_by_the_comparison_engine(
+    old: str, new: str, expected: str
+) -> None:
+    found = errors(VALID.replace(old, new, 1))
+    assert len(found) == 1 and found[0].startswith(expected), found
