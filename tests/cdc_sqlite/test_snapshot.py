@@ -136,6 +136,7 @@ def test_offset_behind_a_pruned_changelog_is_detected(tmp_path: Path) -> None:
     conn.execute("DELETE FROM strangler_changelog WHERE id <= 3")  # another relay pruned
     with pytest.raises(SourceError, match="pruned past the recorded offset 0"):
         src.prepare()
+    src.close()
     healing, publisher = source(path, "when_needed", offsets=offsets)
     assert healing.prepare().startswith("snapshot consistent with changelog id")
     assert len(replay(publisher, "shop_note")) == 5
@@ -179,3 +180,16 @@ def test_config_from_mapping() -> None:
         SqliteSourceConfig(database=Path("x"), topic_prefix="p", snapshot_mode="always")
     with pytest.raises(ConfigError, match="not a SQLite"):
         database_path("postgresql://x/y")
+
+
+def test_a_second_relay_on_the_same_database_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "db"
+    create(path)
+    first, _ = source(path)
+    first.prepare()
+    second, _ = source(path)
+    with pytest.raises(SourceError, match=r"another relay is running .*pid \d+"):
+        second.prepare()
+    first.close()
+    assert second.prepare().startswith("snapshot consistent")  # own offsets store: snapshots
+    second.close()

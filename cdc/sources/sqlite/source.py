@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import fcntl
+import os
 import sqlite3
 import threading
 import time
@@ -18,7 +20,13 @@ from cdc.sources.sqlite.publish import Publisher
 from cdc.sources.sqlite.relay import Relay, read_offset
 from cdc.sources.sqlite.snapshot import Progress, snapshot
 
-__all__ = ["SNAPSHOT_MODES", "SqliteSource", "SqliteSourceConfig", "database_path"]
+__all__ = [
+    "SNAPSHOT_MODES",
+    "RelayLock",
+    "SqliteSource",
+    "SqliteSourceConfig",
+    "database_path",
+]
 
 SNAPSHOT_MODES = ("initial", "no_data", "when_needed")
 
@@ -97,6 +105,41 @@ def connect(path: Path, busy_timeout_s: float = 30.0) -> sqlite3.Connection:
     return conn
 
 
+class RelayLock:
+    """One relay per database: an exclusive ``flock`` on ``<database>-cdc.lock``. The OS
+    releases it however the holder ends (kill -9 included). Two relays would prune rows
+    the other has not published yet."""
+
+    def __init__(self, database: Path) -> None:
+        self.path = database.with_name(database.name + "-cdc.lock")
+        self._file: Any = None
+
+    def acquire(self) -> None:
+        if self._file is not None:
+            return
+        handle = self.path.open("a+")
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "unknown"
+            handle.close()
+            raise SourceError(
+                f"another relay is running for this database (pid {holder}, lock {self.path});"
+                " stop it first — two relays would prune each other's unpublished changes"
+            ) from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(str(os.getpid()))
+        handle.flush()
+        self._file = handle
+
+    def release(self) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+
+
 class SqliteSource:
     """Snapshot (per ``snapshot_mode``) then relay the changelog until stopped."""
 
@@ -115,6 +158,7 @@ class SqliteSource:
         )
         self.progress = progress
         self.conn = connect(config.database, config.busy_timeout_s)
+        self.lock = RelayLock(config.database)
         self.connector = Connector("sqlite", name=config.topic_prefix, db=config.database.stem)
         self.relay = Relay(
             self.conn,
@@ -148,8 +192,10 @@ class SqliteSource:
         return first is None or int(first) > offset + 1
 
     def prepare(self) -> str:
-        """Bring the offset in place per snapshot mode; says what it did."""
+        """Take the relay lock and bring the offset in place per snapshot mode; says what
+        it did."""
         self._require_capture()
+        self.lock.acquire()
         mode = self.config.snapshot_mode
         offset = read_offset(self.offsets, self.config.offset_name)
         if offset is not None and self.pruned_past_offset(offset):
@@ -205,4 +251,5 @@ class SqliteSource:
         }
 
     def close(self) -> None:
+        self.lock.release()
         self.conn.close()
