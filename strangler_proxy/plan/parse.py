@@ -9,18 +9,17 @@ from __future__ import annotations
 
 import difflib
 import itertools
-import json
 import math
 import re
 from collections.abc import Callable, Mapping
 from types import MappingProxyType
 from typing import Any
-from urllib.parse import unquote, urlsplit
+from urllib.parse import urlsplit
 
 from strangler_proxy.plan import keys as K
+from strangler_proxy.plan.checker import Checker, describe, dotted, fmt, json_paths
 from strangler_proxy.plan.errors import PlanError
 from strangler_proxy.plan.model import (
-    ALL_METHODS,
     DEFAULT_CONNECT_TIMEOUT,
     DEFAULT_READ_TIMEOUT,
     CanaryPolicy,
@@ -29,7 +28,6 @@ from strangler_proxy.plan.model import (
     CohortSourceKind,
     DataPolicy,
     FallbackPolicy,
-    Finding,
     Plan,
     ProxySettings,
     Route,
@@ -40,16 +38,20 @@ from strangler_proxy.plan.model import (
     freeze,
     thaw,
 )
+from strangler_proxy.plan.requires import check_requires
+from strangler_proxy.plan.routes import (
+    check_overlaps,
+    index_routes,
+    parse_route_template,
+    parse_routes,
+)
 from strangler_proxy.plan.yamlnodes import Path, YamlProblem, load_with_lines
 
 __all__ = ["PlanError", "parse_plan", "parse_route_template"]
 
 _SERVICE_NAME = re.compile(r"^[a-z][a-z0-9_-]{0,62}$")
-_PARAM = re.compile(r"^\{([A-Za-z_][A-Za-z0-9_]*)(:path)?\}$")
-_METHOD = re.compile(r"^[A-Za-z]{1,20}$")
 _HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
 _COOKIE_NAME = _HEADER_NAME
-_PLAIN_KEY = re.compile(r"^[A-Za-z0-9_$-]+$")
 _ABSENT: Any = object()
 
 
@@ -58,190 +60,15 @@ def parse_plan(text: str, source_name: str = "migration_plan.yaml") -> Plan:
     try:
         data, lines = load_with_lines(text)
     except YamlProblem as exc:
-        raise PlanError.single(source_name, exc.message, exc.line, _dotted(exc.path)) from None
-    ctx = _Ctx(source_name, lines)
+        raise PlanError.single(source_name, exc.message, exc.line, dotted(exc.path)) from None
+    ctx = Checker(source_name, lines)
     plan = _plan(ctx, data)
     if ctx.errors or plan is None:
         raise PlanError(ctx.errors)
     return plan
 
 
-def parse_route_template(template: str) -> tuple[tuple[int, str], ...]:
-    """``/api/orders/{id}`` → compiled segments; raises ValueError with a reason."""
-    if not template.startswith("/"):
-        raise ValueError("must start with '/'")
-    if any(c in template for c in "?#") or any(ord(c) < 0x21 for c in template):
-        raise ValueError("must be a path without query, fragment, spaces or control characters")
-    parts = template[1:].split("/")
-    if parts and parts[-1] == "" and len(parts) > 1:
-        parts = parts[:-1]
-    if parts == [""]:
-        return ()
-    segments: list[tuple[int, str]] = []
-    names: set[str] = set()
-    for i, part in enumerate(parts):
-        if part == "":
-            raise ValueError("empty path segment ('//')")
-        match = _PARAM.match(part)
-        if match:
-            name = match.group(1)
-            if name in names:
-                raise ValueError(f"parameter {{{name}}} appears twice")
-            names.add(name)
-            if match.group(2):
-                if i != len(parts) - 1:
-                    raise ValueError(f"{{{name}:path}} must be the last segment")
-                segments.append((Route.CATCH_ALL, name))
-            else:
-                segments.append((Route.PARAM, name))
-        elif "{" in part or "}" in part:
-            raise ValueError(f"bad parameter {part!r} (use {{name}} or {{name:path}})")
-        else:
-            literal = unquote(part)
-            if literal in (".", ".."):
-                raise ValueError("'.' and '..' segments are not allowed")
-            segments.append((Route.LITERAL, literal))
-    return tuple(segments)
-
-
-class _Ctx:
-    def __init__(self, source: str, lines: dict[Path, int]) -> None:
-        self.source = source
-        self.lines = lines
-        self.errors: list[Finding] = []
-        self.warnings: list[Finding] = []
-
-    def line(self, path: Path) -> int | None:
-        p = path
-        while True:
-            if p in self.lines:
-                return self.lines[p]
-            if not p:
-                return None
-            p = p[:-1]
-
-    def error(self, path: Path, message: str) -> None:
-        self.errors.append(Finding(self.source, self.line(path), _dotted(path), message))
-
-    def error_shown_as(self, path: Path, shown: str, message: str) -> None:
-        """An error whose displayed key path is ``shown`` (line looked up from ``path``)."""
-        self.errors.append(Finding(self.source, self.line(path), shown, message))
-
-    def warn(self, path: Path, message: str) -> None:
-        self.warnings.append(
-            Finding(self.source, self.line(path), _dotted(path), message, level="warning")
-        )
-
-    # ---- typed getters: report and return None (or the default) on bad input ----
-
-    def mapping(self, value: Any, path: Path, allowed: frozenset[str] | None) -> dict[str, Any]:
-        if not isinstance(value, dict):
-            self.error(path, f"must be a mapping, got {_kind(value)}")
-            return {}
-        if allowed is not None:
-            for key in value:
-                if key not in allowed:
-                    hint = difflib.get_close_matches(key, sorted(allowed), n=1, cutoff=0.6)
-                    suggestion = f" (did you mean {hint[0]!r}?)" if hint else ""
-                    known = ", ".join(sorted(allowed))
-                    self.error((*path, key), f"unknown key{suggestion}; allowed: {known}")
-        return value
-
-    def number(
-        self,
-        m: Mapping[str, Any],
-        key: str,
-        path: Path,
-        default: float,
-        *,
-        lo: float | None = None,
-        hi: float | None = None,
-        lo_open: bool = False,
-        integer: bool = False,
-    ) -> float:
-        if key not in m:
-            return default
-        value = self.check_number(
-            m[key], (*path, key), lo=lo, hi=hi, lo_open=lo_open, integer=integer
-        )
-        return default if value is None else value
-
-    def check_number(
-        self,
-        value: Any,
-        p: Path,
-        *,
-        lo: float | None = None,
-        hi: float | None = None,
-        lo_open: bool = False,
-        integer: bool = False,
-    ) -> float | None:
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            self.error(p, f"must be a {'whole ' if integer else ''}number, got {_kind(value)}")
-            return None
-        if not math.isfinite(value):
-            self.error(p, "must be a finite number")
-            return None
-        if integer and not float(value).is_integer():
-            self.error(p, "must be a whole number")
-            return None
-        too_low = lo is not None and (value <= lo if lo_open else value < lo)
-        too_high = hi is not None and value > hi
-        if too_low or too_high:
-            if lo is not None and hi is not None and lo_open:
-                self.error(p, f"must be > {_fmt(lo)} and <= {_fmt(hi)}, got {_fmt(value)}")
-            elif lo is not None and hi is not None:
-                self.error(p, f"must be {_fmt(lo)}..{_fmt(hi)}, got {_fmt(value)}")
-            elif lo is not None:
-                op = ">" if lo_open else ">="
-                self.error(p, f"must be {op} {_fmt(lo)}, got {_fmt(value)}")
-            else:
-                self.error(p, f"must be <= {_fmt(hi or 0)}, got {_fmt(value)}")
-            return None
-        return float(value)
-
-    def string(self, m: Mapping[str, Any], key: str, path: Path, default: str | None) -> str | None:
-        if key not in m:
-            return default
-        value = m[key]
-        if not isinstance(value, str) or not value:
-            self.error((*path, key), f"must be a non-empty string, got {_kind(value)}")
-            return default
-        return value
-
-    def boolean(self, m: Mapping[str, Any], key: str, path: Path, default: bool) -> bool:
-        if key not in m:
-            return default
-        value = m[key]
-        if not isinstance(value, bool):
-            self.error((*path, key), f"must be true or false, got {_kind(value)}")
-            return default
-        return value
-
-    def strings(self, m: Mapping[str, Any], key: str, path: Path) -> tuple[str, ...] | None:
-        if key not in m:
-            return None
-        value = m[key]
-        p = (*path, key)
-        if not isinstance(value, list):
-            self.error(p, f"must be a list of strings, got {_kind(value)}")
-            return None
-        out: list[str] = []
-        for i, item in enumerate(value):
-            if not isinstance(item, str) or not item:
-                self.error((*p, i), f"must be a non-empty string, got {_kind(item)}")
-            else:
-                out.append(item)
-        return tuple(out)
-
-    def required(self, m: Mapping[str, Any], key: str, path: Path) -> bool:
-        if key in m:
-            return True
-        self.error((*path, key), "required key is missing")
-        return False
-
-
-def _plan(ctx: _Ctx, data: Any) -> Plan | None:
+def _plan(ctx: Checker, data: Any) -> Plan | None:
     top = ctx.mapping(data, (), K.PLAN)
     if not isinstance(data, dict):
         return None
@@ -269,11 +96,8 @@ def _plan(ctx: _Ctx, data: Any) -> Plan | None:
         service = _service(ctx, name, body, path)
         if service is not None:
             services[name] = service
-    _check_requires(ctx, services, services_map)
-    routes = _check_routes(ctx, services)
-    index: dict[tuple[str | None, int], list[Route]] = {}
-    for route in routes:
-        index.setdefault(route.index_key, []).append(route)
+    check_requires(ctx, services, services_map)
+    routes = check_overlaps(ctx, services)
     if monolith is None:
         return None
     return Plan(
@@ -286,14 +110,14 @@ def _plan(ctx: _Ctx, data: Any) -> Plan | None:
         cdc=raw["cdc"],
         source=ctx.source,
         routes=routes,
-        route_index=MappingProxyType({k: tuple(v) for k, v in index.items()}),
+        route_index=MappingProxyType(index_routes(routes)),
         warnings=tuple(ctx.warnings),
     )
 
 
-def _url(ctx: _Ctx, value: Any, path: Path) -> str | None:
+def _url(ctx: Checker, value: Any, path: Path) -> str | None:
     if not isinstance(value, str):
-        ctx.error(path, f"must be a URL string, got {_kind(value)}")
+        ctx.error(path, f"must be a URL string, got {describe(value)}")
         return None
     try:
         parts = urlsplit(value)
@@ -319,7 +143,7 @@ def _url(ctx: _Ctx, value: Any, path: Path) -> str | None:
     return value.rstrip("/") if parts.path in ("", "/") else value
 
 
-def _timeouts(ctx: _Ctx, m: Mapping[str, Any], path: Path) -> tuple[float, float]:
+def _timeouts(ctx: Checker, m: Mapping[str, Any], path: Path) -> tuple[float, float]:
     if "timeouts" not in m:
         return DEFAULT_CONNECT_TIMEOUT, DEFAULT_READ_TIMEOUT
     t = ctx.mapping(m["timeouts"], (*path, "timeouts"), K.TIMEOUTS)
@@ -330,7 +154,7 @@ def _timeouts(ctx: _Ctx, m: Mapping[str, Any], path: Path) -> tuple[float, float
 
 
 def _upstream_section(
-    ctx: _Ctx, value: Any, path: Path, allowed: frozenset[str]
+    ctx: Checker, value: Any, path: Path, allowed: frozenset[str]
 ) -> Upstream | None:
     m = ctx.mapping(value, path, allowed)
     if not isinstance(value, dict) or not ctx.required(m, "url", path):
@@ -340,7 +164,7 @@ def _upstream_section(
     return None if url is None else Upstream(url, connect, read)
 
 
-def _proxy(ctx: _Ctx, value: Any, path: Path) -> ProxySettings:
+def _proxy(ctx: Checker, value: Any, path: Path) -> ProxySettings:
     if value is _ABSENT:
         return ProxySettings()
     m = ctx.mapping(value, path, K.PROXY)
@@ -368,7 +192,7 @@ def _proxy(ctx: _Ctx, value: Any, path: Path) -> ProxySettings:
     )
 
 
-def _service(ctx: _Ctx, name: str, body: Any, path: Path) -> ServicePlan | None:
+def _service(ctx: Checker, name: str, body: Any, path: Path) -> ServicePlan | None:
     m = ctx.mapping(body, path, K.SERVICE)
     if not isinstance(body, dict):
         return None
@@ -398,7 +222,7 @@ def _service(ctx: _Ctx, name: str, body: Any, path: Path) -> ServicePlan | None:
             suggestion = f" (did you mean {hint[0]!r}?)" if hint else ""
             choices = " | ".join(s.value for s in Stage)
             ctx.error((*path, "stage"), f"must be one of {choices}{suggestion}")
-    routes = _routes(ctx, name, m.get("routes", []), (*path, "routes"))
+    routes = parse_routes(ctx, name, m.get("routes", []), (*path, "routes"))
     canary = _canary(ctx, m.get("canary", _ABSENT), (*path, "canary"), stage)
     shadow = _shadow(ctx, m.get("shadow", _ABSENT), (*path, "shadow"))
     fallback = _fallback(ctx, m, (*path, "fallback"))
@@ -424,77 +248,9 @@ def _service(ctx: _Ctx, name: str, body: Any, path: Path) -> ServicePlan | None:
     )
 
 
-def _routes(ctx: _Ctx, service: str, value: Any, path: Path) -> tuple[Route, ...]:
-    if not isinstance(value, list):
-        ctx.error(path, f"must be a list of routes, got {_kind(value)}")
-        return ()
-    routes: list[Route] = []
-    for i, item in enumerate(value):
-        p = (*path, i)
-        if isinstance(item, str):
-            item = {"path": item}
-        r = ctx.mapping(item, p, K.ROUTE)
-        if not isinstance(item, dict) or not ctx.required(r, "path", p):
-            continue
-        template = r["path"]
-        if not isinstance(template, str):
-            ctx.error((*p, "path"), f"must be a path string, got {_kind(template)}")
-            continue
-        try:
-            segments = parse_route_template(template)
-        except ValueError as exc:
-            ctx.error((*p, "path"), f"bad path template {template!r}: {exc}")
-            continue
-        methods = _methods(ctx, r, p)
-        ignore: tuple[str, ...] | None = None
-        compare: Mapping[str, Any] | None = None
-        if "shadow" in r:
-            sp = (*p, "shadow")
-            s = ctx.mapping(r["shadow"], sp, K.ROUTE_SHADOW)
-            ignore = _json_paths(ctx, s, sp)
-            if "compare" in s:
-                compare = freeze(ctx.mapping(s["compare"], (*sp, "compare"), None))
-        if methods is not None:
-            routes.append(Route(template, methods, service, segments, ignore, compare))
-    return tuple(routes)
-
-
-def _methods(ctx: _Ctx, r: Mapping[str, Any], path: Path) -> frozenset[str] | None:
-    if "methods" not in r:
-        return ALL_METHODS
-    value = r["methods"]
-    p = (*path, "methods")
-    if not isinstance(value, list) or not value:
-        ctx.error(p, "must be a non-empty list of HTTP methods")
-        return None
-    out: set[str] = set()
-    for i, m in enumerate(value):
-        if not isinstance(m, str) or not _METHOD.match(m):
-            ctx.error((*p, i), f"not an HTTP method: {m!r}")
-            return None
-        method = m.upper()
-        if method == "ANY":
-            out |= ALL_METHODS
-        else:
-            out.add(method)
-    if "GET" in out:
-        out.add("HEAD")
-    return frozenset(out)
-
-
-def _json_paths(ctx: _Ctx, m: Mapping[str, Any], path: Path) -> tuple[str, ...] | None:
-    ignore = ctx.strings(m, "ignore", path)
-    if ignore is None:
-        return None
-    for i, expr in enumerate(ignore):
-        if not expr.startswith("$"):
-            ctx.error((*path, "ignore", i), f"must be a JSON path starting with '$', got {expr!r}")
-    return ignore
-
-
-def _cohort(ctx: _Ctx, value: Any, path: Path) -> CohortSource | None:
+def _cohort(ctx: Checker, value: Any, path: Path) -> CohortSource | None:
     if not isinstance(value, str):
-        ctx.error(path, f"must be a string like 'header:X-Customer-Id', got {_kind(value)}")
+        ctx.error(path, f"must be a string like 'header:X-Customer-Id', got {describe(value)}")
         return None
     if value == "client":
         return CohortSource(CohortSourceKind.CLIENT)
@@ -512,7 +268,7 @@ def _cohort(ctx: _Ctx, value: Any, path: Path) -> CohortSource | None:
     return CohortSource(source_kind, name)
 
 
-def _canary(ctx: _Ctx, value: Any, path: Path, stage: Stage) -> CanaryPolicy:
+def _canary(ctx: Checker, value: Any, path: Path, stage: Stage) -> CanaryPolicy:
     d = CanaryPolicy()
     if value is _ABSENT:
         if stage is Stage.CANARY:
@@ -530,7 +286,7 @@ def _canary(ctx: _Ctx, value: Any, path: Path, stage: Stage) -> CanaryPolicy:
             parsed = [v for v in checked if v is not None]
             if len(parsed) == len(raw):
                 if any(b <= a for a, b in itertools.pairwise(parsed)):
-                    ctx.error(sp, f"must be strictly increasing, got {[_fmt(s) for s in parsed]}")
+                    ctx.error(sp, f"must be strictly increasing, got {[fmt(s) for s in parsed]}")
                 else:
                     steps = tuple(parsed)
     percent: float | None = None
@@ -543,7 +299,7 @@ def _canary(ctx: _Ctx, value: Any, path: Path, stage: Stage) -> CanaryPolicy:
     return CanaryPolicy(steps, percent, cohort)
 
 
-def _shadow(ctx: _Ctx, value: Any, path: Path) -> ShadowPolicy:
+def _shadow(ctx: Checker, value: Any, path: Path) -> ShadowPolicy:
     d = ShadowPolicy()
     if value is _ABSENT:
         return d
@@ -563,14 +319,14 @@ def _shadow(ctx: _Ctx, value: Any, path: Path) -> ShadowPolicy:
     return ShadowPolicy(
         sample=ctx.number(m, "sample", path, d.sample, lo=0, hi=1),
         writes=writes,
-        ignore=_json_paths(ctx, m, path) or (),
+        ignore=json_paths(ctx, m, path) or (),
         noise_sample=ctx.number(m, "noise_sample", path, d.noise_sample, lo=0, hi=1),
         compare=compare,
     )
 
 
 def _check_compare_rules(
-    ctx: _Ctx, shadow: ShadowPolicy, routes: tuple[Route, ...], path: Path
+    ctx: Checker, shadow: ShadowPolicy, routes: tuple[Route, ...], path: Path
 ) -> None:
     """``shadow.compare`` (and per-route overrides) belong to the comparison engine; ask
     it, so a plan it cannot use is rejected here with a line number, not at runtime."""
@@ -603,7 +359,7 @@ def _check_compare_rules(
             where, message = inner, rest
             inner, _, rest = message.partition(": ")
         head: Path = path
-        shown_head = _dotted(path)
+        shown_head = dotted(path)
         if where.startswith("routes[") and "].shadow" in where:
             template, rest = where[len("routes[") :].split("].shadow", 1)
             index = next((i for i, r in enumerate(routes) if r.path_template == template), None)
@@ -615,7 +371,7 @@ def _check_compare_rules(
         ctx.error_shown_as((*head, *parts), f"{shown_head}.{where}", message)
 
 
-def _fallback(ctx: _Ctx, m: Mapping[str, Any], path: Path) -> FallbackPolicy | None:
+def _fallback(ctx: Checker, m: Mapping[str, Any], path: Path) -> FallbackPolicy | None:
     if "fallback" not in m:
         return None
     value = m["fallback"]
@@ -646,7 +402,7 @@ def _fallback(ctx: _Ctx, m: Mapping[str, Any], path: Path) -> FallbackPolicy | N
     return FallbackPolicy("monolith", on, failures, reset)
 
 
-_GATE_RULES: dict[str, Callable[[_Ctx, Mapping[str, Any], Path, str], float]] = {
+_GATE_RULES: dict[str, Callable[[Checker, Mapping[str, Any], Path, str], float]] = {
     "min_samples": lambda c, m, p, k: c.number(m, k, p, 0, lo=0, integer=True),
     "max_mismatch_rate": lambda c, m, p, k: c.number(m, k, p, 0, lo=0, hi=1),
     "max_error_rate": lambda c, m, p, k: c.number(m, k, p, 0, lo=0, hi=1),
@@ -656,7 +412,7 @@ _GATE_RULES: dict[str, Callable[[_Ctx, Mapping[str, Any], Path, str], float]] = 
 }
 
 
-def _gates(ctx: _Ctx, value: Any, path: Path) -> Mapping[str, float]:
+def _gates(ctx: Checker, value: Any, path: Path) -> Mapping[str, float]:
     if value is _ABSENT:
         return MappingProxyType({})
     m = ctx.mapping(value, path, K.GATES)
@@ -664,7 +420,7 @@ def _gates(ctx: _Ctx, value: Any, path: Path) -> Mapping[str, float]:
     return MappingProxyType(out)
 
 
-def _data(ctx: _Ctx, value: Any, path: Path) -> DataPolicy:
+def _data(ctx: Checker, value: Any, path: Path) -> DataPolicy:
     if value is _ABSENT:
         return DataPolicy()
     m = ctx.mapping(value, path, K.DATA)
@@ -677,113 +433,7 @@ def _data(ctx: _Ctx, value: Any, path: Path) -> DataPolicy:
         t = ctx.mapping(m["tables"], tp, None)
         for k, v in t.items():
             if not isinstance(v, str) or not v:
-                ctx.error((*tp, k), f"must name the service table, got {_kind(v)}")
+                ctx.error((*tp, k), f"must name the service table, got {describe(v)}")
             else:
                 tables[k] = v
     return DataPolicy(owner, MappingProxyType(tables))
-
-
-def _check_requires(ctx: _Ctx, services: dict[str, ServicePlan], raw: Mapping[str, Any]) -> None:
-    known = set(raw)
-    for name, service in services.items():
-        p: Path = ("services", name, "requires")
-        for i, dep in enumerate(service.requires):
-            if dep == name:
-                ctx.error((*p, i), "a service cannot require itself")
-            elif dep not in known:
-                hint = difflib.get_close_matches(dep, sorted(known), n=1)
-                suggestion = f" (did you mean {hint[0]!r}?)" if hint else ""
-                ctx.error((*p, i), f"unknown service {dep!r}{suggestion}")
-            elif dep in services and services[dep].stage.rank < service.stage.rank:
-                ctx.warn(
-                    (*p, i),
-                    f"stage {service.stage} is ahead of required service {dep!r} "
-                    f"(stage {services[dep].stage})",
-                )
-    reported: set[str] = set()
-    for start in sorted(services):
-        cycle = _find_cycle(start, services)
-        if cycle and not reported.intersection(cycle):
-            reported.update(cycle)
-            ctx.error(
-                ("services", cycle[0], "requires"),
-                "dependency cycle: " + " -> ".join([*cycle, cycle[0]]),
-            )
-
-
-def _find_cycle(start: str, services: Mapping[str, ServicePlan]) -> list[str] | None:
-    stack: list[str] = []
-    on_stack: set[str] = set()
-    done: set[str] = set()
-
-    def visit(node: str) -> list[str] | None:
-        if node in on_stack:
-            return stack[stack.index(node) :]
-        if node in done or node not in services:
-            return None
-        stack.append(node)
-        on_stack.add(node)
-        for dep in services[node].requires:
-            if dep != node:
-                found = visit(dep)
-                if found:
-                    return found
-        stack.pop()
-        on_stack.discard(node)
-        done.add(node)
-        return None
-
-    return visit(start)
-
-
-def _check_routes(ctx: _Ctx, services: Mapping[str, ServicePlan]) -> tuple[Route, ...]:
-    seen: dict[tuple[tuple[int, str], ...], list[tuple[Route, int]]] = {}
-    for service in services.values():
-        for i, route in enumerate(service.routes):
-            others = seen.setdefault(route.shape, [])
-            for other, j in others:
-                common = route.methods & other.methods
-                if common:
-                    ctx.error(
-                        ("services", service.name, "routes", i, "path"),
-                        f"{route.path_template!r} overlaps services.{other.service}.routes[{j}] "
-                        f"({other.path_template!r}) for {', '.join(sorted(common))}",
-                    )
-            others.append((route, i))
-    every = [r for s in services.values() for r in s.routes]
-    every.sort(key=lambda r: r.specificity, reverse=True)
-    return tuple(every)
-
-
-def _dotted(path: Path) -> str:
-    out = ""
-    for part in path:
-        if isinstance(part, int):
-            out += f"[{part}]"
-        elif not _PLAIN_KEY.match(part):
-            out += f"[{json.dumps(part)}]"
-        else:
-            out += f".{part}" if out else part
-    return out
-
-
-def _kind(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, int | float):
-        return f"a number ({_fmt(value)})"
-    if isinstance(value, str):
-        return f"a string ({value!r})" if len(value) < 40 else "a string"
-    if isinstance(value, list):
-        return "a list"
-    if isinstance(value, dict):
-        return "a mapping"
-    return type(value).__name__
-
-
-def _fmt(value: float) -> str:
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    return str(value)
