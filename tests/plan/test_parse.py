@@ -6,8 +6,7 @@ from types import MappingProxyType
 import pytest
 
 from strangler_proxy.plan import PlanError, Stage, parse_plan
-from strangler_proxy.plan.model import ALL_METHODS, CohortSourceKind, Route, thaw
-from strangler_proxy.plan.parse import parse_route_template
+from strangler_proxy.plan.model import ALL_METHODS, CohortSourceKind, thaw
 from tests.plan.samples import REPO_PLAN, VALID
 
 
@@ -331,19 +330,6 @@ def test_multiple_upstream_urls_and_timeouts() -> None:
     ]
     assert catalog.upstreams[1].port == 443 and catalog.upstreams[1].base_path == "/base"
     assert catalog.upstream.connect_timeout == 0.5 and catalog.upstream.read_timeout == 5
-
-
-def test_route_templates_compile() -> None:
-    assert parse_route_template("/") == ()
-    assert parse_route_template("/a/b/") == ((Route.LITERAL, "a"), (Route.LITERAL, "b"))
-    assert parse_route_template("/a%20b/{id}/{rest:path}") == (
-        (Route.LITERAL, "a b"),
-        (Route.PARAM, "id"),
-        (Route.CATCH_ALL, "rest"),
-    )
-    for bad in ["a", "/a?b", "/a b", "/{1x}", "/a/{x}{y}"]:
-        with pytest.raises(ValueError):
-            parse_route_template(bad)
 
 
 def test_upstream_urls_lists_only_plan_upstreams() -> None:
