@@ -193,3 +193,24 @@ def test_a_second_relay_on_the_same_database_is_refused(tmp_path: Path) -> None:
     first.close()
     assert second.prepare().startswith("snapshot consistent")  # own offsets store: snapshots
     second.close()
+
+
+def test_status_without_capture_installed_and_lag_while_the_relay_is_down(
+    tmp_path: Path,
+) -> None:
+    plain = tmp_path / "plain.db"
+    sqlite3.connect(plain).close()
+    src, _ = source(plain)
+    assert src.status()["installed"] is False and src.status()["lag_s"] == 0.0
+    path = tmp_path / "db"
+    create(path)
+    conn = connect(path)
+    src, _ = source(path)
+    src.prepare()
+    conn.execute(
+        'INSERT INTO strangler_changelog (txid, "table", op, after, ts) VALUES (0, ?, ?, ?,'
+        " CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER) - 5000)",
+        ("shop_note", "c", '{"id": 1, "body": "x"}'),
+    )
+    status = src.status()
+    assert status["lag_events"] == 1 and 4.5 < status["lag_s"] < 60

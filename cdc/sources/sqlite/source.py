@@ -232,16 +232,26 @@ class SqliteSource:
         self.relay.run(stop, poll_interval_s=self.config.poll_interval_s)
 
     def status(self) -> dict[str, Any]:
+        """Offset, changelog position and lag, read from the database: ``lag_s`` is the
+        age of the oldest change not yet published, so it grows when the relay is down."""
         offset = read_offset(self.offsets, self.config.offset_name)
-        last = triggers.changelog_position(self.conn)
-        oldest = self.conn.execute(
-            f"SELECT min(ts) FROM {triggers.CHANGELOG} WHERE id > ?", (offset or 0,)
-        ).fetchone()
-        lag_s = max(0.0, time.time() - oldest[0] / 1000) if oldest and oldest[0] else 0.0
+        try:
+            tables = triggers.installed_tables(self.conn)
+            last = triggers.changelog_position(self.conn)
+            oldest = None
+            if tables:
+                oldest = self.conn.execute(
+                    f"SELECT min(ts) FROM {triggers.CHANGELOG} WHERE id > ?", (offset or 0,)
+                ).fetchone()[0]
+        except sqlite3.Error as exc:
+            where = self.config.database
+            raise SourceError(f"cannot read capture status from {where}: {exc}") from exc
+        lag_s = max(0.0, time.time() - oldest / 1000) if oldest else 0.0
         return {
             "connector": "sqlite",
             "database": str(self.config.database),
-            "tables": sorted(triggers.installed_tables(self.conn)),
+            "installed": bool(tables),
+            "tables": sorted(tables),
             "offset": offset,
             "changelog_position": last,
             "lag_events": None if offset is None else max(0, last - offset),
