@@ -93,6 +93,9 @@ def _plan(ctx: Checker, data: Any) -> Plan | None:
         if not _SERVICE_NAME.match(name):
             ctx.error(path, "service names are lowercase letters, digits, '-' and '_'")
             continue
+        if name == "monolith":
+            ctx.error(path, "'monolith' is reserved (it names the monolith in metrics and logs)")
+            continue
         service = _service(ctx, name, body, path)
         if service is not None:
             services[name] = service

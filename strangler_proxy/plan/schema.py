@@ -159,7 +159,10 @@ def plan_schema() -> dict[str, Any]:
                 ),
                 "services": {
                     "type": ["object", "null"],
-                    "propertyNames": {"pattern": "^[a-z][a-z0-9_-]{0,62}$"},
+                    "propertyNames": {
+                        "pattern": "^[a-z][a-z0-9_-]{0,62}$",
+                        "not": {"const": "monolith"},
+                    },
                     "additionalProperties": service,
                 },
                 "proxy": _obj(

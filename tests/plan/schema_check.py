@@ -26,6 +26,7 @@ _KNOWN = _IGNORED | {
     "items",
     "pattern",
     "oneOf",
+    "not",
     "propertyNames",
 }
 
@@ -102,6 +103,8 @@ def errors(schema: dict[str, Any], value: Any, path: str = "$") -> list[str]:
                 out.append(f"{path}: unexpected {key}")
             elif isinstance(schema.get("additionalProperties"), dict):
                 out += errors(schema["additionalProperties"], item, f"{path}.{key}")
+    if "not" in schema and not errors(schema["not"], value, path):
+        out.append(f"{path}: matches a forbidden schema")
     if "oneOf" in schema:
         passing = [s for s in schema["oneOf"] if not errors(s, value, path)]
         if len(passing) != 1:

@@ -132,6 +132,7 @@ def test_error_names_file_line_and_key_path() -> None:
         ("requires: [catalog]", "requires: [orders]", "requires[0]: a service cannot require"),
         ("requires: [catalog]", "requires: catalog", "requires: must be a list of strings"),
         ("  orders:\n", "  Orders:\n", "services.Orders: service names are lowercase"),
+        ("  orders:\n", "  monolith:\n", "19: services.monolith: 'monolith' is reserved"),
         ("monolith:\n  url: http://127.0.0.1:8000\n", "", "1: monolith: required key is missing"),
         ("routes:\n      - /api/orders\n", "routes:\n", "services.orders.routes: must be a list"),
         (

@@ -54,6 +54,7 @@ def test_schema_lists_exactly_the_parser_keys() -> None:
         lambda d: d["services"]["notifications"]["fallback"].update(on=["boom"]),
         lambda d: d["services"]["catalog"].pop("url"),
         lambda d: d["services"].update(Bad={"url": "http://x"}),
+        lambda d: d["services"].update(monolith={"url": "http://x"}),
     ],
 )
 def test_schema_and_parser_both_reject(mutate: Any) -> None:
