@@ -104,7 +104,8 @@ def _variable_decimal(text: Any) -> dict[str, Any]:
 
 
 def _bool(text: Any) -> bool:
-    return text == "t" or text is True
+    """pgoutput writes ``t``/``f``; ``bool::text`` (the snapshot's reads) ``true``/``false``."""
+    return text is True or text in ("t", "true")
 
 
 def _bytea(text: Any) -> str:
