@@ -63,3 +63,9 @@ def test_event_table_keeps_key_and_nullability() -> None:
     assert [(c.name, c.optional) for c in table.columns] == [
         ("id", False), ("body", False), ("note", True)
     ]
+
+
+def test_postgres_boolean_text_forms_both_convert() -> None:
+    """pgoutput sends t/f, the PG snapshot's ``::text`` reads true/false; SQLite sends t/f."""
+    boolean = pg_column_type(16)
+    assert [boolean.convert(v) for v in ("t", "true", "f", "false")] == [True, True, False, False]
