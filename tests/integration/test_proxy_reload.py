@@ -65,7 +65,7 @@ def test_invalid_plan_is_rejected_and_the_old_plan_keeps_serving(tmp_path: Path)
     with proxy_env(tmp_path, PLAN.replace("STAGE", "service"), {"monolith": {}, "svc": {}}) as env:
         env.write_plan(PLAN.replace("STAGE", "sideways"))
         assert wait_until(
-            lambda: env.metric("strangler_plan_reloads_total", result="rejected") == 1, timeout=5
+            lambda: env.metric("strangler_plan_reloads_total", result="rejected") == 1, timeout=15
         )
         status, headers, _ = env.request("GET", "/api/notifications")
         assert status == 200 and dict(headers)["x-upstream"] == "svc"

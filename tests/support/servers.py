@@ -28,7 +28,7 @@ def free_port() -> int:
 def wait_for_port(
     port: int,
     proc: subprocess.Popen[bytes] | None = None,
-    timeout: float = 20,
+    timeout: float = 60,
     log: Server | None = None,
 ) -> None:
     deadline = time.monotonic() + timeout
