@@ -96,12 +96,18 @@ def _render_cart(request: HttpRequest, *, error: str = "", status: int = 200,
 @require_POST
 def checkout(request: HttpRequest) -> HttpResponse:
     form = {"email": request.POST.get("email", ""), "name": request.POST.get("name", "")}
+    problems = []
     try:
         email = Email().clean(form["email"])
+    except FieldError as exc:
+        problems.append(f"email: {' '.join(map(str, exc.messages))}")
+    try:
         name = String(max_length=200).clean(form["name"])
     except FieldError as exc:
-        return _render_cart(request, error=f"Check your details: {exc.messages}", status=400,
-                            form=form)
+        problems.append(f"name: {' '.join(map(str, exc.messages))}")
+    if problems:
+        return _render_cart(request, error="Check your details — " + "; ".join(problems),
+                            status=400, form=form)
     lines = [{"product_id": int(pid), "quantity": qty} for pid, qty in _cart(request).items()]
     if not lines:
         return _render_cart(request, error="Your cart is empty.", status=400, form=form)

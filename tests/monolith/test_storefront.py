@@ -70,6 +70,11 @@ def test_checkout_without_stock_shows_the_error(monolith: MonolithServer) -> Non
         token = csrf_token(browser.get(f"/shop/products/{product['id']}/").text)
         browser.post("/shop/cart/add/", data={"product_id": product["id"], "quantity": 2,
                                               "csrfmiddlewaretoken": token})
+        invalid = browser.post("/shop/checkout/", data={
+            "email": "not-an-email", "name": "", "csrfmiddlewaretoken": token})
+        assert invalid.status_code == 400
+        assert "email: Enter a valid email address." in invalid.text
+        assert "name: May not be blank." in invalid.text
         response = browser.post("/shop/checkout/", data={
             "email": f"{unique()}@example.com", "name": "N", "csrfmiddlewaretoken": token})
         assert response.status_code == 409
