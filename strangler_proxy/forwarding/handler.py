@@ -184,7 +184,9 @@ class Handler:
         out = client_response_headers(conn.headers, status=status, request_id=rid)
         if extra:
             out += extra
-        mirror = decision.shadow is not None and body.complete
+        mirror = (
+            decision.shadow is not None and body.complete and len(body.prefix) <= MIRROR_BODY_CAP
+        )
         try:
             captured = await relay(
                 conn, used.pool, send, receive, status=status, headers=out,

@@ -176,3 +176,41 @@ def test_unmatched_requests_are_never_mirrored(env: tuple[ProxyEnv, Path]) -> No
     proxy.echo("/api/notifications", headers={"X-Request-ID": "sh-after"})
     exchange_for(record, "sh-after")
     assert not [x for x in read(record) if x["request_id"] == "sh-unmatched"]
+
+
+CAP_PLAN = """
+version: 1
+monolith: {url: "{monolith}"}
+services:
+  notifications:
+    url: "{svc}"
+    routes: [{path: /upload, methods: [POST]}, {path: /download, methods: [GET]}]
+    stage: shadow
+    shadow: {sample: 1.0, writes: dry-run}
+"""
+
+
+def test_bodies_over_the_mirror_cap_are_served_but_not_mirrored(tmp_path: Path) -> None:
+    record = tmp_path / "exchanges.jsonl"
+    with proxy_env(
+        tmp_path,
+        CAP_PLAN,
+        {"monolith": {}, "svc": {}},
+        env={
+            "STRANGLER_SHADOW_BODY_CAP": "1000",
+            "STRANGLER_SINK": "tests.support.recording_sink:factory",
+            "RECORD_PATH": str(record),
+        },
+    ) as proxy:
+        big = proxy.request("POST", "/upload", body=b"x" * 5000, headers={"X-Request-ID": "big"})
+        assert big[0] == 200 and json.loads(big[2])["size"] == 5000
+        long = proxy.request("GET", "/download?n=3&size=1000", headers={"X-Request-ID": "long"})
+        assert long[0] == 200 and len(long[2]) == 3000
+        small = proxy.request("POST", "/upload", body=b"x" * 10, headers={"X-Request-ID": "ok"})
+        assert small[0] == 200
+        exchange_for(record, "ok")
+        assert {x["request_id"] for x in read(record)} == {"ok"}
+        skipped = proxy.metric(
+            "strangler_shadow_total", service="notifications", outcome="skipped_too_large"
+        )
+        assert skipped == 2

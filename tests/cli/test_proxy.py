@@ -1,0 +1,33 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from strangler_proxy.cli import cli
+
+
+def test_invalid_plan_refuses_to_start_with_file_line_and_path(tmp_path: Path) -> None:
+    plan = tmp_path / "migration_plan.yaml"
+    plan.write_text(
+        'version: 1\nmonolith: {url: "http://127.0.0.1:1"}\nservices:\n'
+        "  orders:\n    url: http://127.0.0.1:2\n    routes: [{path: /api/orders}]\n"
+        "    stage: sideways\n"
+    )
+    result = CliRunner().invoke(cli, ["proxy", "--plan", str(plan), "--port", "1"])
+    assert result.exit_code == 2
+    assert "invalid plan" in result.output
+    assert "migration_plan.yaml:7: services.orders.stage" in result.output
+
+
+def test_missing_plan_file_is_a_clear_error(tmp_path: Path) -> None:
+    result = CliRunner().invoke(cli, ["proxy", "--plan", str(tmp_path / "nope.yaml")])
+    assert result.exit_code == 2
+    assert "nope.yaml" in result.output
+
+
+def test_help_lists_the_options() -> None:
+    result = CliRunner().invoke(cli, ["proxy", "--help"])
+    assert result.exit_code == 0
+    for option in ("--plan", "--host", "--port", "--workers", "STRANGLER_ADMIN_TOKEN"):
+        assert option in result.output
