@@ -43,12 +43,8 @@ class MonolithSource:
     bootstrap: str
     prefix: str
 
-    @property
-    def schema(self) -> str:
-        return "public" if self.kind == "postgres" else "main"
-
     def topic(self, table: str) -> str:
-        return f"{self.prefix}.{self.schema}.{table}"
+        return f"{self.prefix}.public.{table}"  # the same topics whichever the database
 
     def django(self, code: str) -> None:
         env = monolith_env(self.database_url, self.workdir)

@@ -34,7 +34,7 @@ from cdc.offsets import OffsetStore
 from cdc.positions import SourcePosition
 from cdc.sources.sqlite.publish import Publisher
 from cdc.sources.sqlite.render import parse_image
-from cdc.sources.sqlite.tables import event_table
+from cdc.sources.sqlite.tables import DEFAULT_SCHEMA, event_table
 from cdc.sources.sqlite.triggers import CHANGELOG, META, CapturedTable
 
 __all__ = ["ChangelogRow", "Relay", "change_for", "payload", "read_offset"]
@@ -106,7 +106,7 @@ class Relay:
         offsets: OffsetStore,
         *,
         name: str,
-        schema: str = "main",
+        schema: str = DEFAULT_SCHEMA,
         batch_size: int = 2000,
         prune: bool = True,
         heartbeat_interval_s: float = 0.0,

@@ -28,7 +28,7 @@ from cdc.positions import SourcePosition
 from cdc.sources.sqlite.publish import Publisher
 from cdc.sources.sqlite.relay import payload
 from cdc.sources.sqlite.render import parse_image
-from cdc.sources.sqlite.tables import event_table
+from cdc.sources.sqlite.tables import DEFAULT_SCHEMA, event_table
 from cdc.sources.sqlite.triggers import (
     CHANGELOG,
     CapturedTable,
@@ -94,7 +94,7 @@ def snapshot(
     offsets: OffsetStore | None,
     *,
     name: str,
-    schema: str = "main",
+    schema: str = DEFAULT_SCHEMA,
     only: Sequence[str] | None = None,
     chunk: int = 5000,
     progress: Callable[[Progress], None] | None = None,

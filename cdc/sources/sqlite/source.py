@@ -19,6 +19,7 @@ from cdc.sources.sqlite import triggers
 from cdc.sources.sqlite.publish import Publisher
 from cdc.sources.sqlite.relay import Relay, read_offset
 from cdc.sources.sqlite.snapshot import Progress, snapshot
+from cdc.sources.sqlite.tables import DEFAULT_SCHEMA
 
 __all__ = [
     "SNAPSHOT_MODES",
@@ -49,7 +50,7 @@ class SqliteSourceConfig:
 
     database: Path
     topic_prefix: str
-    schema: str = "main"
+    schema: str = DEFAULT_SCHEMA
     snapshot_mode: str = "initial"
     batch_size: int = 2000
     poll_interval_s: float = 0.1

@@ -19,7 +19,7 @@ from cdc.sources.sqlite.render import kind_for_declared, render_value
 from cdc.sources.sqlite.triggers import CapturedTable, Column
 from cdc.types import ColumnType, pg_column_type
 
-__all__ = ["column_type", "event_table", "pg_text", "pg_type"]
+__all__ = ["DEFAULT_SCHEMA", "column_type", "event_table", "pg_text", "pg_type"]
 
 _OIDS = {
     "smallint": 21, "integer": 23, "bigint": 20, "float": 701, "boolean": 16, "text": 25,
@@ -82,8 +82,14 @@ def column_type(column: Column) -> ColumnType:
     return ColumnType(pg.schema, convert, pg.fallback, pg.unavailable)
 
 
-def event_table(table: CapturedTable, schema: str = "main") -> events.Table:
-    """``event_table(captured, "main")`` — key columns are never optional."""
+DEFAULT_SCHEMA = "public"
+"""The ``schema`` in topic names and ``source.schema``. SQLite has none of its own; the
+PostgreSQL one keeps topics — and every sink, service and plan reading them — the same
+whichever database the monolith runs on (``source.connector``/``db`` tell which)."""
+
+
+def event_table(table: CapturedTable, schema: str = DEFAULT_SCHEMA) -> events.Table:
+    """``event_table(captured)`` — key columns are never optional."""
     key = set(table.primary_key)
     columns = tuple(
         events.Column(c.name, column_type(c), c.nullable and c.name not in key)
