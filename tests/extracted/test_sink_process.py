@@ -28,7 +28,7 @@ def _start(bootstrap: str, prefix: str, db_url: str, port: int) -> subprocess.Po
     env = {**os.environ, "PYTHONPATH": str(ROOT), "NOTIFICATIONS_DATABASE_URL": db_url}
     return subprocess.Popen(
         [sys.executable, "-m", "extracted.notifications", "sink", "--bootstrap-servers",
-         bootstrap, "--topic-prefix", prefix, "--batch-size", "40", "--metrics-port", str(port)],
+         bootstrap, "--topic-prefix", prefix, "--batch-size", "20", "--metrics-port", str(port)],
         cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
@@ -64,33 +64,40 @@ def test_kill_9_repeatedly_loses_nothing_and_applies_nothing_twice(
     enc = Encoder(prefix)
     rng = random.Random(7)
     expected: dict[int, tuple[str, str]] = {}
-    records = []
-    for step in range(1500):
-        i = rng.randint(1, 300)
-        if i in expected and rng.random() < 0.15:
-            records += enc.change(Op.DELETE, notification_row(i), None)
-            del expected[i]
-        elif i in expected:
-            row = notification_row(i, f"v{step}", status=rng.choice(["sent", "failed"]))
-            records += enc.change(Op.UPDATE, notification_row(i), row)
-            expected[i] = (f"v{step}", row["status"] or "")
-        else:
-            records += enc.change(Op.CREATE, None, notification_row(i, f"v{step}"))
-            expected[i] = (f"v{step}", "sent")
-    publish(kafka_bootstrap, records)
+    published = 0
 
-    progress = []
+    def publish_changes(count: int) -> None:
+        nonlocal published
+        records = []
+        for step in range(count):
+            i = rng.randint(1, 400)
+            if i in expected and rng.random() < 0.15:
+                records += enc.change(Op.DELETE, notification_row(i), None)
+                del expected[i]
+            elif i in expected:
+                row = notification_row(i, f"v{published}.{step}",
+                                       status=rng.choice(["sent", "failed"]))
+                records += enc.change(Op.UPDATE, notification_row(i), row)
+                expected[i] = (f"v{published}.{step}", row["status"] or "")
+            else:
+                records += enc.change(Op.CREATE, None, notification_row(i, f"v{published}.{step}"))
+                expected[i] = (f"v{published}.{step}", "sent")
+        publish(kafka_bootstrap, records)
+        published += len(records)
+
+    kills = []  # (records applied when killed, records published by then)
     port = free_port()
     for _round in range(4):
+        publish_changes(1500)  # the stream grows while the sink keeps dying
         proc = _start(kafka_bootstrap, prefix, db_url, port)
         started = _progress(db_url)
         deadline = time.monotonic() + 30
         while _progress(db_url) == started and time.monotonic() < deadline:
-            time.sleep(0.02)  # kill it once it is applying, at a random moment
-        time.sleep(rng.uniform(0.0, 0.3))
+            time.sleep(0.01)  # kill it once it is applying, at a random moment
+        time.sleep(rng.uniform(0.0, 0.05))
         proc.send_signal(signal.SIGKILL)
         proc.wait()
-        progress.append(_progress(db_url))
+        kills.append((_progress(db_url), published))
     proc = _start(kafka_bootstrap, prefix, db_url, port)
     try:
         deadline = time.monotonic() + 90
@@ -103,13 +110,13 @@ def test_kill_9_repeatedly_loses_nothing_and_applies_nothing_twice(
                 break
             time.sleep(0.5)
         assert _state(db_url) == expected
-        assert all(0 < p < len(records) for p in progress), progress  # killed mid-stream
+        assert all(0 < done < total for done, total in kills), kills  # killed mid-stream
         engine = sa.create_engine(engine_url(db_url))
         with engine.connect() as conn:
             offsets = conn.execute(sa.text(
                 "SELECT sum(next_offset) FROM strangler_sink_offsets")).scalar_one()
         engine.dispose()
-        assert offsets == len(records)  # every record consumed exactly up to the end
+        assert offsets == published  # every record consumed exactly up to the end
     finally:
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=20) == 0  # graceful shutdown on SIGTERM
