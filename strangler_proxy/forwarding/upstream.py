@@ -68,6 +68,7 @@ class Connection(asyncio.Protocol):
         self._write_paused = False
         self._drain: asyncio.Future[None] | None = None
         self._waiter: asyncio.Future[None] | None = None
+        self._waiting_for = ""
         self.begin(head_request=False)
 
     def begin(self, *, head_request: bool) -> None:
@@ -173,18 +174,20 @@ class Connection(asyncio.Protocol):
     async def _wait(self, timeout: float, what: str) -> None:
         loop = asyncio.get_running_loop()
         waiter = self._waiter = loop.create_future()
-        timer = loop.call_later(timeout, self._on_timeout, waiter, what)
+        self._waiting_for = what
+        DEADLINES.add(self, loop.time() + timeout)
         try:
             await waiter
         finally:
-            timer.cancel()
+            DEADLINES.discard(self)
             self._waiter = None
         if self.error is not None:
             raise self.error
 
-    def _on_timeout(self, waiter: asyncio.Future[None], what: str) -> None:
-        if not waiter.done():
-            self._fail(UpstreamTimeout(f"upstream timed out waiting for {what}"))
+    def expired(self) -> None:
+        """Called by :data:`DEADLINES` when a wait outlives its timeout."""
+        if self._waiter is not None and not self._waiter.done():
+            self._fail(UpstreamTimeout(f"upstream timed out waiting for {self._waiting_for}"))
             self.close()
 
     async def write(self, data: bytes) -> None:
@@ -232,6 +235,44 @@ class Connection(asyncio.Protocol):
         self.closed = True
         if self.transport is not None:
             self.transport.close()
+
+
+class Deadlines:
+    """Read timeouts for waiting connections, checked every ``resolution`` seconds by one
+    task per event loop — a timer per wait (``call_later`` + ``cancel``) cost ~2 µs, about
+    4% of a forwarded request. Timeouts fire up to ``resolution`` late."""
+
+    def __init__(self, resolution: float = 0.05) -> None:
+        self.resolution = resolution
+        self.waiting: dict[Connection, float] = {}
+        self._task: asyncio.Task[None] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    def add(self, conn: Connection, deadline: float) -> None:
+        self.waiting[conn] = deadline
+        task = self._task
+        if task is None or task.done() or self._loop is not asyncio.get_running_loop():
+            self._loop = asyncio.get_running_loop()
+            self._task = self._loop.create_task(self._sweep(self._loop))
+
+    def discard(self, conn: Connection) -> None:
+        self.waiting.pop(conn, None)
+
+    async def _sweep(self, loop: asyncio.AbstractEventLoop) -> None:
+        idle = 0
+        while idle < 40:  # stop after ~2 s with nothing waiting; add() restarts it
+            await asyncio.sleep(self.resolution)
+            if not self.waiting:
+                idle += 1
+                continue
+            idle = 0
+            now = loop.time()
+            for conn in [c for c, d in self.waiting.items() if d <= now]:
+                self.waiting.pop(conn, None)
+                conn.expired()
+
+
+DEADLINES = Deadlines()
 
 
 @dataclass(slots=True)
