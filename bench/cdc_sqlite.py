@@ -157,7 +157,7 @@ def relay_speed(db: Path) -> dict[str, Any]:
         source.offsets.save(config.offset_name, {"changelog_id": 0})
         producer = source.publisher.producer  # type: ignore[attr-defined]
         for table in installed_tables(source.conn):  # topic creation is not relaying
-            producer.ensure_topic(f"bench.public.{table}")
+            producer.ensure_topic(f"bench.main.{table}")
         t0 = time.perf_counter()
         while source.relay.step():
             pass

@@ -44,7 +44,8 @@ class MonolithSource:
     prefix: str
 
     def topic(self, table: str) -> str:
-        return f"{self.prefix}.public.{table}"  # the same topics whichever the database
+        schema = "public" if self.kind == "postgres" else "main"
+        return f"{self.prefix}.{schema}.{table}"
 
     def django(self, code: str) -> None:
         env = monolith_env(self.database_url, self.workdir)

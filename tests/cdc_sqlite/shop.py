@@ -112,7 +112,7 @@ class Shop:
         return int(rows[0][0]) if rows else 0
 
     def topics(self) -> list[str]:
-        return [f"{self.prefix}.public.{t}" for t in TABLES]
+        return [f"{self.prefix}.main.{t}" for t in TABLES]
 
 
 class Events:

@@ -52,7 +52,7 @@ def test_relay_survives_the_broker_going_away(tmp_path: Path) -> None:
         src.close()
 
         broker.start()  # same port, empty (memory-only)
-        events = Events(broker.bootstrap_servers, ["gone.public.shop_note"])
+        events = Events(broker.bootstrap_servers, ["gone.main.shop_note"])
         again = _source(path, broker.bootstrap_servers, offsets)
         assert again.prepare() == "resuming after changelog id 1"
         assert again.relay.step() == 1

@@ -46,7 +46,7 @@ def test_run_relays_and_stops_on_sigterm(tmp_path: Path, kafka_bootstrap: str) -
     create(tmp_path / "db")
     conn = connect(tmp_path / "db")
     conn.execute("INSERT INTO shop_note VALUES (1, 'x')")
-    events = Events(kafka_bootstrap, ["clishop.public.shop_note"])
+    events = Events(kafka_bootstrap, ["clishop.main.shop_note"])
     env = {**os.environ, "PYTHONPATH": str(ROOT), "KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap,
            "DATABASE_URL": f"sqlite:///{tmp_path / 'db'}"}
     proc = subprocess.Popen(

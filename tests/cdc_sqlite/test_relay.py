@@ -64,9 +64,9 @@ def test_events_carry_images_positions_and_txids(db: sqlite3.Connection) -> None
         '["1","1"]', '["2","2"]', '["3","3"]'
     ]
     assert create_["source"]["connector"] == "sqlite"
-    assert create_["source"]["schema"] == "public" and create_["source"]["table"] == "shop_product"
+    assert create_["source"]["schema"] == "main" and create_["source"]["table"] == "shop_product"
     assert publisher.records[-1].key == {"id": 1}
-    assert publisher.records[0].topic == "shop.public.shop_product"
+    assert publisher.records[0].topic == "shop.main.shop_product"
 
 
 def test_publish_then_record_offset_then_prune(db: sqlite3.Connection) -> None:

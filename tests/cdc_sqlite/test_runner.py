@@ -61,7 +61,7 @@ def test_runner_relays_and_serves_health_metrics_and_status(
     conn.execute("INSERT INTO shop_note VALUES (1, 'before start')")
     capture = _capture(tmp_path, kafka_bootstrap, {"shop_note": "note"})
     prefix = capture.config.topic_prefix
-    events = Events(kafka_bootstrap, [f"{prefix}.public.shop_note"])
+    events = Events(kafka_bootstrap, [f"{prefix}.main.shop_note"])
     thread = threading.Thread(target=capture.run)
     thread.start()
     try:

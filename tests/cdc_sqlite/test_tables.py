@@ -59,8 +59,8 @@ def test_event_table_keeps_key_and_nullability() -> None:
         ("id",),
     )
     table = event_table(captured)
-    assert table.qualified == "public.shop_note" and table.key == ("id",)
-    assert event_table(captured, "main").qualified == "main.shop_note"
+    assert table.qualified == "main.shop_note" and table.key == ("id",)
+    assert event_table(captured, "public").qualified == "public.shop_note"
     assert [(c.name, c.optional) for c in table.columns] == [
         ("id", False), ("body", False), ("note", True)
     ]

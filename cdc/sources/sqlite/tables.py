@@ -82,10 +82,11 @@ def column_type(column: Column) -> ColumnType:
     return ColumnType(pg.schema, convert, pg.fallback, pg.unavailable)
 
 
-DEFAULT_SCHEMA = "public"
-"""The ``schema`` in topic names and ``source.schema``. SQLite has none of its own; the
-PostgreSQL one keeps topics — and every sink, service and plan reading them — the same
-whichever database the monolith runs on (``source.connector``/``db`` tell which)."""
+DEFAULT_SCHEMA = "main"
+"""The ``schema`` in topic names and ``source.schema``: SQLite's name for its database.
+Consumers built for a PostgreSQL monolith subscribe to ``<prefix>.public.<table>``; they
+pass the schema (the notifications sink: ``--schema main``), or the source is configured
+with ``schema="public"`` to publish under PostgreSQL's names."""
 
 
 def event_table(table: CapturedTable, schema: str = DEFAULT_SCHEMA) -> events.Table:
