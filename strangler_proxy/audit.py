@@ -179,7 +179,7 @@ class History:
         else:
             try:
                 text = self.path.read_text(encoding="utf-8")
-            except FileNotFoundError:
+            except (FileNotFoundError, NotADirectoryError):
                 return [], []
         entries: list[Entry] = []
         problems: list[Problem] = []

@@ -198,12 +198,28 @@ def _change(
         figures=entry_figures(judged.collected),
         verdicts=result["verdicts"],
     )
-    with loaded.history.locked() as handle:
-        try:
-            loaded.file.write(new_text)
-        except PlanChanged as exc:
-            raise ConcurrentEdit(str(exc)) from None
-        loaded.history.append([entry], handle)
+    history = loaded.history.path
+    try:
+        with loaded.history.locked() as handle:
+            try:
+                loaded.file.write(new_text)
+            except PlanChanged as exc:
+                raise ConcurrentEdit(str(exc)) from None
+            except OSError as exc:
+                raise Failure(f"cannot write {plan_path}: {exc}; nothing changed") from None
+            try:
+                loaded.history.append([entry], handle)
+            except OSError as exc:
+                click.echo(
+                    f"warning: the plan was written but {history} could not be appended "
+                    f"({exc}); a running proxy records the change as plan-edit",
+                    err=True,
+                )
+    except OSError as exc:
+        raise Failure(
+            f"cannot open the history {history}: {exc}; nothing written "
+            "(set $STRANGLE_HISTORY to a writable file)"
+        ) from None
     result.update(written=True, plan_hash=entry.plan_hash)
     if as_json:
         echo_json(result)

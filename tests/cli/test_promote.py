@@ -291,3 +291,15 @@ def test_history_file_lives_next_to_the_plan(env: Env) -> None:
     to_shadow(env)
     entries, problems = History(env.history).read()
     assert [e.service for e in entries] == ["notifications"] and problems == []
+
+
+def test_unwritable_history_refuses_and_writes_nothing(
+    env: Env, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    blocker = env.tmp / "not-a-dir"
+    blocker.write_text("")
+    monkeypatch.setenv("STRANGLE_HISTORY", str(blocker / "history.jsonl"))
+    result = env.invoke("promote", "notifications")
+    assert result.exit_code == 2
+    assert "cannot open the history" in result.stderr and "nothing written" in result.stderr
+    assert env.plan.read_text() == PLAN
