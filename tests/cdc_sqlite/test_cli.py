@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from cdc.sources.sqlite.source import RelayLock
 from strangler_proxy.cli import cli
 from tests.cdc_sqlite.schema import connect, create
 from tests.cdc_sqlite.shop import ROOT, Events
@@ -71,4 +72,38 @@ def test_run_relays_and_stops_on_sigterm(tmp_path: Path, kafka_bootstrap: str) -
     assert status["state"] == "stopped" and status["offset"] == 2
     logs = [json.loads(line) for line in out.decode().splitlines() if line.startswith("{")]
     assert any(entry["msg"] == "starting capture" for entry in logs)
+    events.close()
+
+
+@pytest.mark.kafka
+def test_snapshot_of_one_table_and_reset(tmp_path: Path, kafka_bootstrap: str) -> None:
+    create(tmp_path / "db")
+    connect(tmp_path / "db").execute("INSERT INTO shop_note VALUES (1, 'x')")
+    plan = _plan(tmp_path)
+    env = {"DATABASE_URL": f"sqlite:///{tmp_path / 'db'}",
+           "KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap}
+    events = Events(kafka_bootstrap, ["clishop.main.shop_note"])
+    runner = CliRunner()
+    result = runner.invoke(cli, ["cdc", "snapshot", "--plan", str(plan), "--table", "shop_note"],
+                           env=env)
+    assert result.exit_code == 0, result.output
+    assert "sent 1 rows of shop_note" in result.output
+    events.poll_until(lambda e: len(e.changes()) >= 1, what="the re-snapshot")
+    assert events.changes()[0]["op"] == "r"
+    bad = runner.invoke(cli, ["cdc", "snapshot", "--plan", str(plan), "--table", "shop_log"],
+                        env=env)
+    assert bad.exit_code == 1 and "shop_log is not a captured table" in bad.output
+
+    offsets = tmp_path / "state" / "offsets.json"
+    offsets.parent.mkdir(parents=True, exist_ok=True)
+    name = f"sqlite:clishop:{(tmp_path / 'db').resolve()}"
+    offsets.write_text(json.dumps({name: {"changelog_id": 1}}))
+    held = RelayLock(tmp_path / "db")
+    held.acquire()
+    busy = runner.invoke(cli, ["cdc", "reset", "--plan", str(plan), "--yes"], env=env)
+    assert busy.exit_code == 1 and "another relay is running" in busy.output
+    held.release()
+    done = runner.invoke(cli, ["cdc", "reset", "--plan", str(plan), "--yes"], env=env)
+    assert done.exit_code == 0 and "offset" in done.output
+    assert json.loads(offsets.read_text()) == {}
     events.close()

@@ -16,7 +16,7 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +32,12 @@ from cdc.offsets import OffsetStore, open_store
 from cdc.sources.sqlite import triggers
 from cdc.sources.sqlite.publish import KafkaPublisher
 from cdc.sources.sqlite.snapshot import Progress
-from cdc.sources.sqlite.source import SqliteSource, SqliteSourceConfig, database_path
+from cdc.sources.sqlite.source import (
+    RelayLock,
+    SqliteSource,
+    SqliteSourceConfig,
+    database_path,
+)
 
 __all__ = [
     "SqliteCapture",
@@ -40,6 +45,8 @@ __all__ = [
     "database_url",
     "is_sqlite_url",
     "read_plan",
+    "reset_for_plan",
+    "snapshot_table_for_plan",
     "sqlite_config",
     "status_for_plan",
 ]
@@ -316,3 +323,66 @@ def status_for_plan(path: Path, env: Mapping[str, str] | None = None) -> dict[st
     else:
         doc["runner_state"] = "unknown (no status file)"
     return doc
+
+
+def snapshot_table_for_plan(
+    path: Path,
+    table: str,
+    *,
+    on_progress: Callable[[Progress], None] | None = None,
+    env: Mapping[str, str] | None = None,
+) -> int | None:
+    """``strangle cdc snapshot --table T`` for a SQLite source (None when the source is
+    not SQLite): every row of T again as ``r`` events, alongside a running relay. The
+    rows carry the changelog position they are consistent with, so sinks order them
+    against the streamed changes of the same rows. Returns the rows sent."""
+    capture = capture_for_plan(path, env, serve_http=False)
+    if capture is None:
+        return None
+    cfg = capture.config
+    if cfg.embedded_kafka:
+        raise ConfigError(
+            "kafka.bootstrap_servers is 'embedded': the broker lives inside `strangle cdc run`;"
+            " set KAFKA_BOOTSTRAP_SERVERS to its address to re-snapshot"
+        )
+    name = table.split(".")[-1]
+    producer = Producer(
+        cfg.bootstrap_servers, message_timeout_s=cfg.message_timeout_s, config=cfg.producer,
+        topic_partitions=cfg.topic_partitions,
+    )
+    producer.check()
+    publisher = KafkaPublisher(
+        producer, JsonConverter(schemas_enable=cfg.schemas_enable, connector="sqlite"),
+        flush_timeout_s=cfg.message_timeout_s,
+    )
+    sent: dict[str, int] = {}
+
+    def progress(p: Progress) -> None:
+        sent[p.table] = p.rows
+        if on_progress is not None:
+            on_progress(p)
+
+    source = SqliteSource(capture.source_config, publisher, offsets=capture.offsets,
+                          progress=progress)
+    try:
+        if name not in triggers.installed_tables(source.conn):
+            raise ConfigError(f"{name} is not a captured table of {source.config.database}")
+        source.snapshot([name])
+    finally:
+        source.close()
+    return sent.get(name, 0)
+
+
+def reset_for_plan(path: Path, env: Mapping[str, str] | None = None) -> str | None:
+    """``strangle cdc reset`` for a SQLite source (None when not SQLite): forget the
+    offset so the next run snapshots again. Refused while a relay runs."""
+    capture = capture_for_plan(path, env, serve_http=False)
+    if capture is None:
+        return None
+    lock = RelayLock(capture.source_config.database)
+    lock.acquire()
+    try:
+        capture.offsets.delete(capture.source_config.offset_name)
+    finally:
+        lock.release()
+    return f"offset of {capture.source_config.database} cleared; the next run snapshots again"
