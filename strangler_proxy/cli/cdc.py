@@ -164,15 +164,16 @@ def snapshot(plan_path: Path, table: str) -> None:
     """Send every row of one captured table again as snapshot (``r``) events."""
     from cdc.errors import CdcError
     from cdc.runner import snapshot_table
-
-    config = _config(plan_path)
+    from cdc.sources.sqlite.runner import snapshot_table_for_plan
 
     def show(p: Any) -> None:
         eta = f", ETA {p.eta_s:.0f}s" if p.eta_s is not None else ""
         click.echo(f"{p.table}: {p.rows}/{p.total} rows, {p.rows_per_s:.0f} rows/s{eta}", err=True)
 
     try:
-        rows = snapshot_table(config, table, on_progress=show)
+        rows = snapshot_table_for_plan(plan_path, table, on_progress=show)
+        if rows is None:
+            rows = snapshot_table(_config(plan_path), table, on_progress=show)
     except CdcError as exc:
         raise _fail(exc) from exc
     click.echo(f"sent {rows} rows of {table}")
@@ -186,7 +187,17 @@ def reset(plan_path: Path, yes: bool) -> None:
     from cdc.errors import CdcError
     from cdc.offsets import open_store
     from cdc.sources.postgres import catalog
+    from cdc.sources.sqlite.runner import reset_for_plan
 
+    if _sqlite_capture(plan_path) is not None:
+        if not yes:
+            click.confirm("Clear the SQLite CDC offset? The next run takes a full snapshot "
+                          "again", abort=True)
+        try:
+            click.echo(reset_for_plan(plan_path))
+        except CdcError as exc:
+            raise _fail(exc) from exc
+        return
     config = _config(plan_path)
     if not yes:
         click.confirm(
