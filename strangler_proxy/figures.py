@@ -32,7 +32,7 @@ import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
 from strangler_proxy.gates import CdcFigures, Figures, Rung
-from strangler_proxy.plan.model import Plan, ServicePlan, thaw
+from strangler_proxy.plan.model import Plan, ServicePlan
 
 __all__ = [
     "CdcSource",
@@ -176,7 +176,7 @@ class StoreShadowSource:
         from sqlalchemy.engine import make_url
 
         from strangler_proxy.shadow.report import service_summary
-        from strangler_proxy.shadow.rules import rules_from_mapping
+        from strangler_proxy.shadow.sink import service_rules
         from strangler_proxy.shadow.store import ShadowStore, StoreError
 
         parsed = make_url(self.url)
@@ -185,20 +185,9 @@ class StoreShadowSource:
         if on_disk and not Path(database).exists():
             return ShadowFigures(0, 0.0, 0.0)  # nothing mirrored yet; reading must not create it
         try:
-            rules = rules_from_mapping(
-                {"ignore": list(service.shadow.ignore), "compare": thaw(service.shadow.compare)},
-                {
-                    r.path_template: {
-                        k: thaw(v)
-                        for k, v in (("ignore", r.shadow_ignore), ("compare", r.shadow_compare))
-                        if v is not None
-                    }
-                    for r in service.routes
-                    if r.shadow_ignore is not None or r.shadow_compare is not None
-                },
-            )
+            rules = service_rules(service)
         except ValueError:
-            rules = None  # the proxy reports bad rules; default thresholds still count
+            rules = None  # the proxy logs bad rules and compares with defaults; so do we
         try:
             store = ShadowStore(self.url)
             try:
@@ -474,12 +463,13 @@ def default_sources(
     plan: Plan, plan_path: Path, *, proxy_url: str | None, token: str | None
 ) -> Sources:
     """Sources as configured by the plan (shadow store, CDC) and the CLI (proxy URL)."""
-    from strangler_proxy.shadow.store import StoreError, resolve_url
+    from strangler_proxy.shadow.sink import store_settings
+    from strangler_proxy.shadow.store import StoreError
 
     why: dict[str, str] = {}
     shadow: ShadowSource | None = None
     try:
-        url = resolve_url(plan.shadow_store.get("url"), plan_path.resolve().parent)
+        url, _, _ = store_settings(plan, plan_path.resolve())
         shadow = StoreShadowSource(url)
     except StoreError as exc:
         why["shadow"] = str(exc)
