@@ -259,8 +259,9 @@ def decide(plan: Plan, facts: RequestFacts) -> Decision:
     route = found[0]
     service = plan.services[route.service]
     stage = service.stage
+    pick = _pick(service, facts.sample_roll)
     if stage is Stage.CANARY:
-        return _canary(plan, service, route, facts, method)
+        return _canary(plan, service, route, facts, method, pick)
     # every other stage depends only on the route, the method's kind and the sample roll
     if stage is Stage.SHADOW:
         policy = service.shadow
@@ -272,48 +273,57 @@ def decide(plan: Plan, facts: RequestFacts) -> Decision:
             variant = 3
         else:
             variant = 1 if safe else 2
-        key: tuple[Any, ...] = (route, variant)
+        key: tuple[Any, ...] = (route, pick, variant)
     elif stage is Stage.SERVICE:
-        key = (route, method in IDEMPOTENT_METHODS)
+        key = (route, pick, method in IDEMPOTENT_METHODS)
     else:
-        key = (route,)
+        key = (route, pick)
     cached = memo.get(key)
     if cached is None:
         cached = memo[key] = _build(plan, service, route, key)
     return cast(Decision, cached)
 
 
+def _pick(service: ServicePlan, roll: float) -> int:
+    """Which of the service's upstreams serves this request: spread evenly by the
+    request's roll, using its fine digits so the choice does not correlate with the
+    shadow sample (``roll < sample``)."""
+    n = len(service.upstreams)
+    return 0 if n == 1 else int(roll * 1_000_003) % n
+
+
 def _build(plan: Plan, service: ServicePlan, route: Route, key: tuple[Any, ...]) -> Decision:
     stage = service.stage
     base: dict[str, Any] = {"service": service.name, "route": route, "stage": stage}
+    upstream = service.upstreams[key[1]]
     if stage is Stage.MONOLITH:
         return Decision(target=plan.monolith, **base)
     if stage is Stage.SHADOW:
-        variant = key[1]
+        variant = key[2]
         if variant == 0:
             return Decision(target=plan.monolith, **base)
         return Decision(
             target=plan.monolith,
-            shadow=service.upstream,
+            shadow=upstream,
             shadow_name=service.name,
             mirror_write=variant == 2,
             noise_sample=variant == 3,
             **base,
         )
     if stage is Stage.SERVICE:
-        return _on_service(plan, service, key[1], base)
-    return Decision(target=service.upstream, target_name=service.name, **base)
+        return _on_service(plan, service, upstream, key[2], base)
+    return Decision(target=upstream, target_name=service.name, **base)
 
 
 def _on_service(
-    plan: Plan, service: ServicePlan, idempotent: bool, base: dict[str, Any]
+    plan: Plan, service: ServicePlan, upstream: Upstream, idempotent: bool, base: dict[str, Any]
 ) -> Decision:
     policy = service.fallback
     if policy is None:
-        return Decision(target=service.upstream, target_name=service.name, **base)
+        return Decision(target=upstream, target_name=service.name, **base)
     on = policy.on if idempotent else policy.on & {"connect_error"}
     return Decision(
-        target=service.upstream,
+        target=upstream,
         target_name=service.name,
         fallback=plan.monolith if on else None,
         fallback_on=on,
@@ -323,7 +333,7 @@ def _on_service(
 
 
 def _canary(
-    plan: Plan, service: ServicePlan, route: Route, facts: RequestFacts, method: str
+    plan: Plan, service: ServicePlan, route: Route, facts: RequestFacts, method: str, pick: int
 ) -> Decision:
     base: dict[str, Any] = {"service": service.name, "route": route, "stage": Stage.CANARY}
     key, source, set_cookie = _cohort_key(plan.proxy.cohort_cookie, service, facts)
@@ -334,7 +344,8 @@ def _canary(
     percent = service.canary.percent or 0.0
     base.update(bucket=b, set_cookie=set_cookie, cohort_key_source=source)
     if b < percent / 100.0:
-        return _on_service(plan, service, method in IDEMPOTENT_METHODS, base)
+        upstream = service.upstreams[pick]
+        return _on_service(plan, service, upstream, method in IDEMPOTENT_METHODS, base)
     return Decision(target=plan.monolith, **base)
 
 

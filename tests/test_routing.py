@@ -372,3 +372,42 @@ def test_cookie_parsing_is_lenient_and_first_wins() -> None:
 
     assert parse_cookies('a=1; b="two"; a=3; broken; =x; c=') == {"a": "1", "b": "two", "c": ""}
     assert parse_cookies("") == {}
+
+
+def test_several_upstream_urls_share_the_load_independently_of_shadow_sampling() -> None:
+    def plan_with(stage: str) -> Plan:
+        return parse_plan(
+            f"""
+version: 1
+monolith: {{url: "{MONOLITH}"}}
+services:
+  notifications:
+    url: [http://127.0.0.1:9001, http://127.0.0.1:9002, http://127.0.0.1:9003]
+    routes: [/api/n]
+    stage: {stage}
+    canary: {{percent: 100, cohort: client}}
+    shadow: {{sample: 0.3}}
+"""
+        )
+
+    rolls = [i / 3000 for i in range(3000)]
+    for stage in ("service", "retired", "canary"):
+        plan = plan_with(stage)
+        counts: dict[str, int] = {}
+        for roll in rolls:
+            d = go(plan, "GET", "/api/n", sample_roll=roll, client="1.2.3.4")
+            counts[d.target.url] = counts.get(d.target.url, 0) + 1
+        assert set(counts) == {
+            "http://127.0.0.1:9001",
+            "http://127.0.0.1:9002",
+            "http://127.0.0.1:9003",
+        }
+        assert min(counts.values()) > 800, (stage, counts)
+    plan = plan_with("shadow")
+    mirrored: dict[str, int] = {}
+    for roll in rolls:
+        d = go(plan, "GET", "/api/n", sample_roll=roll)
+        if d.shadow is not None:
+            mirrored[d.shadow.url] = mirrored.get(d.shadow.url, 0) + 1
+    assert sum(mirrored.values()) == 900  # 30% sampled
+    assert len(mirrored) == 3 and min(mirrored.values()) > 250, mirrored
