@@ -26,7 +26,8 @@ def plan() -> None:
 @plan.command()
 @plan_option
 @json_option
-def validate(plan_path: Path, as_json: bool) -> None:
+@click.option("--strict", is_flag=True, help="Warnings fail too (exit 1), e.g. in CI.")
+def validate(plan_path: Path, as_json: bool, strict: bool) -> None:
     """Check the plan; print OK with its hash and a summary, or every error (exit 1)."""
     try:
         loaded = load_plan(plan_path)
@@ -38,8 +39,11 @@ def validate(plan_path: Path, as_json: bool) -> None:
             for finding in exc.findings:
                 click.echo(f"  error: {finding}", err=True)
         raise SystemExit(1) from None
+    failed = strict and bool(loaded.plan.warnings)
     if as_json:
-        echo_json(summary(loaded))
+        echo_json(summary(loaded) | ({"ok": False} if failed else {}))
+        if failed:
+            raise SystemExit(1)
         return
     p = loaded.plan
     click.echo(
@@ -54,6 +58,9 @@ def validate(plan_path: Path, as_json: bool) -> None:
         )
     for warning in p.warnings:
         click.echo(f"  warning: {warning}")
+    if failed:
+        click.echo(f"FAILED (--strict): {len(p.warnings)} warning(s)", err=True)
+        raise SystemExit(1)
 
 
 @plan.command()

@@ -35,6 +35,15 @@ def test_validate_json(tmp_path: Path) -> None:
     }
     assert out["warnings"][0]["level"] == "warning"
     assert out["warnings"][0]["path"] == "services.orders.requires[0]"
+    strict = CliRunner().invoke(cli, ["plan", "validate", "--plan", str(path), "--strict"])
+    assert strict.exit_code == 1 and "FAILED (--strict): 1 warning(s)" in strict.output
+    assert "warning: " in strict.output and "ahead of required service 'catalog'" in strict.output
+    strict_json = CliRunner().invoke(
+        cli, ["plan", "validate", "--plan", str(path), "--strict", "--json"]
+    )
+    assert strict_json.exit_code == 1 and json.loads(strict_json.stdout)["ok"] is False
+    ok = CliRunner().invoke(cli, ["plan", "validate", "--plan", str(REPO_PLAN), "--strict"])
+    assert ok.exit_code == 0
 
 
 def test_validate_reports_every_error_and_exits_1(tmp_path: Path) -> None:
