@@ -192,3 +192,93 @@ def test_promote_and_rollback_move_live_traffic_with_zero_failures(
     assert (row["service"], row["stage"], row["next"]) == ("notifications", "monolith", "shadow")
     assert row["window"] == "since the stage began"
     print("routing switched after", {k: round(v, 3) for k, v in switches.items()})
+
+
+SHADOW_PLAN = """\
+version: 1
+monolith: {url: "MONOLITH"}
+shadow_store: {url: "sqlite:///var/shadow.db"}
+services:
+  catalog:            # a faithful candidate
+    url: "FAITHFUL"
+    routes: [{path: "/api/catalog/products/{id}", methods: [GET]}]
+    stage: shadow
+    shadow: {sample: 1.0, noise_sample: 1.0}
+    gates: {min_samples: 20, max_mismatch_rate: 0.01, max_error_rate: 0.01}
+  accounts:           # a candidate that gets one field wrong
+    url: "TAMPERING"
+    routes: [{path: "/api/customers/{id}", methods: [GET]}]
+    stage: shadow
+    shadow: {sample: 1.0, noise_sample: 1.0}
+    gates: {min_samples: 20, max_mismatch_rate: 0.01, max_error_rate: 0.01}
+"""
+
+
+def test_gates_judge_real_shadow_comparisons(tmp_path: Path) -> None:
+    """Shadow figures come from the real comparison engine fed by the proxy's mirror:
+    too little evidence waits, a faithful candidate is promoted, a wrong one refused."""
+    from strangler_proxy.shadow.store import ShadowStore
+
+    workdir = tmp_path / "monolith"
+    workdir.mkdir()
+    with start_monolith(seed=Seed(customers=3, products=3, orders=3), workdir=workdir) as mono:
+        faithful = start_uvicorn(
+            "tests.support.tampering_candidate:app", {"UPSTREAM_URL": mono.url}
+        )
+        tampering = start_uvicorn(
+            "tests.support.tampering_candidate:app",
+            {"UPSTREAM_URL": mono.url, "TAMPER_FIELD": "email", "TAMPER_VALUE": '"x@y.z"'},
+        )
+        plan = tmp_path / "migration_plan.yaml"
+        plan.write_text(
+            SHADOW_PLAN.replace("MONOLITH", mono.url)
+            .replace("FAITHFUL", faithful.url)
+            .replace("TAMPERING", tampering.url)
+        )
+        proxy = start_proxy(
+            plan,
+            {
+                "STRANGLER_ADMIN_TOKEN": TOKEN,
+                "STRANGLER_SINK": "strangler_proxy.shadow.sink:engine_from_plan",
+                "STRANGLER_ACCESS_LOG": "0",
+            },
+        )
+        try:
+            early = strangle(plan, "promote", "catalog", proxy=proxy)
+            assert early.returncode == 1
+            assert "0 of 20 shadow comparisons in shadow; 20 more needed" in early.stdout
+
+            conn = http.client.HTTPConnection("127.0.0.1", proxy.port, timeout=10)
+            for i in range(30):
+                for path in (f"/api/catalog/products/{1 + i % 3}", f"/api/customers/{1 + i % 3}"):
+                    conn.request("GET", path)
+                    response = conn.getresponse()
+                    response.read()
+                    assert response.status == 200
+            conn.close()
+            store = ShadowStore(f"sqlite:///{tmp_path / 'var' / 'shadow.db'}")
+
+            def compared(service: str) -> int:
+                return sum(t.count for t in store.tallies(service) if t.key.source == "candidate")
+
+            assert wait_until(lambda: compared("catalog") >= 30 and compared("accounts") >= 30)
+            store.close()
+
+            refused = strangle(plan, "promote", "accounts", proxy=proxy)
+            assert refused.returncode == 1, refused.stdout + refused.stderr
+            assert "blocked by mismatch_rate" in refused.stderr
+            assert "noise-adjusted mismatch rate 100.00% > max 1.00%" in refused.stdout
+
+            promoted = strangle(plan, "promote", "catalog", proxy=proxy)
+            assert promoted.returncode == 0, promoted.stdout + promoted.stderr
+            assert "30 shadow comparisons in shadow (min 20)" in promoted.stdout
+        finally:
+            proxy.stop()
+            faithful.stop()
+            tampering.stop()
+    status = json.loads(strangle(plan, "status", "--json").stdout)
+    rows = {row["service"]: row for row in status["services"]}
+    assert (rows["catalog"]["stage"], rows["catalog"]["canary_percent"]) == ("canary", 1)
+    assert rows["accounts"]["stage"] == "shadow" and rows["accounts"]["mismatch_rate"] == 1.0
+    history = json.loads(strangle(plan, "history", "--json").stdout)["entries"]
+    assert [(e["service"], e["to"]["stage"]) for e in history] == [("catalog", "canary")]
