@@ -278,7 +278,10 @@ def _print_header(move: Move, judged: Judgement, diff: str | None) -> None:
     verb = "rollback" if move.is_rollback else "promote"
     click.echo(f"{verb} {move.service}: {move.current} -> {move.target}")
     if not move.is_rollback:
-        click.echo(f"gates (proxy figures {judged.collected.window}):")
+        if move.current.stage in ("canary", "service"):
+            click.echo(f"gates (proxy figures {judged.collected.window}):")
+        else:
+            click.echo("gates:")
         for verdict in judged.verdicts:
             mark = "x" if verdict.blocking else ("+" if verdict.outcome == "pass" else " ")
             click.echo(f"  {mark} {fmt_verdict(verdict)}")
