@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
@@ -79,7 +80,43 @@ def column_type(column: Column) -> ColumnType:
             value = value.hex() if isinstance(value, bytes) else str(value)
         return to_payload(pg_text(value))
 
+    fast = _FAST.get(kind)
+    if fast is not None:
+        return ColumnType(pg.schema, _with_fast_path(fast, convert), pg.fallback, pg.unavailable)
     return ColumnType(pg.schema, convert, pg.fallback, pg.unavailable)
+
+
+_MISS = object()
+
+
+def _fast_text(raw: Any) -> Any:
+    return raw if type(raw) is str else _MISS
+
+
+def _fast_int(raw: Any) -> Any:
+    return raw if type(raw) is int else _MISS
+
+
+def _fast_bool(raw: Any) -> Any:
+    if type(raw) is int and raw in (0, 1):
+        return raw == 1
+    return _MISS
+
+
+_FAST: dict[str, Callable[[Any], Any]] = {
+    "text": _fast_text, "smallint": _fast_int, "integer": _fast_int, "bigint": _fast_int,
+    "boolean": _fast_bool,
+}
+"""Values the full path would hand back unchanged (or 0/1 → bool): the common case of
+the common kinds skips rendering; anything else takes the full path."""
+
+
+def _with_fast_path(fast: Callable[[Any], Any], full: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    def convert(raw: Any) -> Any:
+        value = fast(raw)
+        return full(raw) if value is _MISS else value
+
+    return convert
 
 
 DEFAULT_SCHEMA = "main"
