@@ -411,3 +411,20 @@ services:
             mirrored[d.shadow.url] = mirrored.get(d.shadow.url, 0) + 1
     assert sum(mirrored.values()) == 900  # 30% sampled
     assert len(mirrored) == 3 and min(mirrored.values()) > 250, mirrored
+
+
+@given(
+    st.text(min_size=1, max_size=20),
+    st.integers(min_value=0, max_value=100),
+    st.integers(min_value=0, max_value=100),
+)
+def test_decide_never_moves_a_service_cohort_back_when_the_percent_rises(
+    customer: str, p1: int, p2: int
+) -> None:
+    low, high = sorted((p1, p2))
+    facts = RequestFacts("GET", "/api/notifications", headers={"x-customer-id": customer})
+    if decide(_CANARY[low], facts).to_service:
+        assert decide(_CANARY[high], facts).to_service
+
+
+_CANARY = {p: make_plan("canary", percent=p) for p in range(101)}
