@@ -19,6 +19,7 @@ import argparse
 import json
 import os
 import platform
+import random
 import re
 import shutil
 import signal
@@ -316,11 +317,14 @@ def main(argv: list[str]) -> int:
             wrk(port, 1, args.connections)
         lat: dict[str, list[float]] = {n: [] for n in ("direct", "nginx", "proxy")}
         runs: dict[str, list[dict[str, Any]]] = {n: [] for n in targets}
+        order = list(targets)
+        shuffle = random.Random(7).shuffle
         for _ in range(args.rounds):
             for name in lat:
                 lat[name] += sequential_samples(targets[name], args.latency_requests)
-            for name, port in targets.items():
-                runs[name].append(wrk(port, args.duration, args.connections))
+            shuffle(order)  # no target always runs right after the same neighbour
+            for name in order:
+                runs[name].append(wrk(targets[name], args.duration, args.connections))
         latency = {name: summarize(samples) for name, samples in lat.items()}
         rps = {name: statistics.median(r["rps"] for r in rs) for name, rs in runs.items()}
         cpu = {name: statistics.median(r.get("cpu_us_per_request", 0.0) for r in rs)

@@ -164,7 +164,7 @@ async def open_response(
     """
     retried = False
     while True:
-        conn = await pool.acquire(timeouts.connect) if not retried else await _fresh(pool, timeouts)
+        conn = await pool.acquire(timeouts.connect, fresh=retried)
         conn.begin(head_request=method == "HEAD")
         try:
             await _write_request(conn, head, body)
@@ -180,15 +180,6 @@ async def open_response(
         except BaseException:
             pool.discard(conn)
             raise
-
-
-async def _fresh(pool: Pool, timeouts: Timeouts) -> Connection:
-    pool._open += 1
-    try:
-        return await pool.connect(timeouts.connect)
-    except BaseException:
-        pool._open -= 1
-        raise
 
 
 class Relayed:
@@ -320,6 +311,3 @@ async def send_error(
     )
     await send({"type": "http.response.body", "body": body, "more_body": False})
 
-
-def is_upstream_error(exc: BaseException) -> bool:
-    return isinstance(exc, UpstreamError)

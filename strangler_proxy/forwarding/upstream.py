@@ -311,9 +311,11 @@ class Pool:
     def idle_connections(self) -> int:
         return len(self._idle)
 
-    async def acquire(self, connect_timeout: float) -> Connection:
+    async def acquire(self, connect_timeout: float, *, fresh: bool = False) -> Connection:
+        """A connection for one request: the most recently used idle one, else a new one
+        (``fresh=True`` skips the idle ones)."""
         idle = self._idle
-        while idle:
+        while idle and not fresh:
             conn = idle.pop()
             if not conn.closed:
                 conn.reused = True
