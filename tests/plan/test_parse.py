@@ -59,7 +59,7 @@ def test_raw_sections_are_read_only_and_thaw_back() -> None:
 
 def test_repo_plan_is_valid_and_matches_the_brief() -> None:
     plan = parse_plan(REPO_PLAN.read_text(), REPO_PLAN.name)
-    assert plan.monolith.url == "http://127.0.0.1:8000"
+    assert plan.monolith.url == "http://127.0.0.1:8001"  # internal; strangle up: proxy on :8000
     assert plan.services["notifications"].upstream.url == "http://127.0.0.1:8101"
     assert plan.services["notifications"].stage is Stage.SHADOW
     assert plan.services["catalog"].upstream.url == "http://127.0.0.1:8102"
