@@ -184,9 +184,14 @@ class Handler:
         out = client_response_headers(conn.headers, status=status, request_id=rid)
         if extra:
             out += extra
-        mirror = (
-            decision.shadow is not None and body.complete and len(body.prefix) <= MIRROR_BODY_CAP
-        )
+        shadow: Target | None = None
+        mirror = False
+        if decision.shadow is not None:
+            shadow = self.target(decision.shadow_name or service, decision.shadow)
+            if not body.complete or len(body.prefix) > MIRROR_BODY_CAP:
+                self.metrics.shadow[(service, "skipped_too_large")] += 1
+            else:  # asked before capturing: a full queue or a down candidate costs nothing
+                mirror = self.mirror.accepting(service, shadow.upstream)
         try:
             captured = await relay(
                 conn, used.pool, send, receive, status=status, headers=out,
@@ -199,12 +204,13 @@ class Handler:
             raise
         self._done(scope, service, used.name, status, started, rid,
                    "client_disconnected" if conn.client_gone else None)
-        if decision.shadow is not None:
-            if not mirror or captured.captured is None:
+        if mirror and shadow is not None:
+            if captured.captured is None:
                 self.metrics.shadow[(service, "skipped_too_large")] += 1
+                self.mirror.release(shadow.upstream)
             else:
-                self._offer(decision, scope, rid_text, method, path_qs, fwd_headers, body,
-                            conn, captured.captured, started, plan)
+                self._offer(decision, shadow, scope, rid_text, method, path_qs, fwd_headers,
+                            body, conn, captured.captured, started, plan)
 
     async def _open(
         self,
@@ -281,6 +287,7 @@ class Handler:
     def _offer(
         self,
         decision: Decision,
+        shadow: Target,
         scope: Scope,
         rid: str,
         method: str,
@@ -293,10 +300,6 @@ class Handler:
         plan: Plan,
     ) -> None:
         service = decision.service or "-"
-        assert decision.shadow is not None
-        shadow = self.target(decision.shadow_name or service, decision.shadow)
-        if not self.mirror.accepting(service, shadow.upstream):
-            return
         monolith = self.target("monolith", plan.monolith)
         job = MirrorJob(
             service=service,

@@ -130,14 +130,18 @@ class Mirror:
             return False
         return True
 
+    def release(self, candidate: Upstream) -> None:
+        """An accepted request will not be mirrored after all (frees a half-open probe)."""
+        breaker = self.breakers.get(candidate)
+        if breaker is not None:
+            breaker.release()
+
     def offer(self, job: MirrorJob) -> bool:
         try:
             self.queue.put_nowait(job)
         except asyncio.QueueFull:
             self.stats[(job.service, "dropped")] += 1
-            breaker = self.breakers.get(job.candidate)
-            if breaker is not None:
-                breaker.release()
+            self.release(job.candidate)
             return False
         return True
 
