@@ -156,6 +156,13 @@ class SqlAlchemyApplier:
         self.offsets_table.create(self.engine, checkfirst=True)
         self.rows_table.create(self.engine, checkfirst=True)
 
+    def restart_offsets(self) -> None:
+        """Read every topic from its start again (a memory-only broker was restarted and
+        its offsets mean nothing now); row positions keep replays from changing data."""
+        t = self.offsets_table
+        with self.engine.begin() as conn:
+            conn.execute(t.update().where(t.c.sink == self.sink).values(next_offset=0))
+
     # -- reading state ------------------------------------------------------------------
 
     def offsets(self) -> list[OffsetState]:

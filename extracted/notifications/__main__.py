@@ -28,6 +28,8 @@ def main(argv: list[str] | None = None) -> int:
     sink.add_argument("--plan", default=None, help="take data.tables from this plan")
     sink.add_argument("--batch-size", type=int, default=1000)
     sink.add_argument("--no-migrate", action="store_true", help="do not migrate first")
+    sink.add_argument("--from-beginning", action="store_true",
+                      help="read the topics from their start (a fresh memory-only broker)")
     args = parser.parse_args(argv)
 
     jsonlog.configure("notifications")
@@ -56,7 +58,7 @@ def main(argv: list[str] | None = None) -> int:
     return run_sink(settings, bootstrap_servers=args.bootstrap_servers,
                     topic_prefix=args.topic_prefix, schema=args.schema,
                     metrics_port=args.metrics_port, plan_path=args.plan,
-                    batch_size=args.batch_size)
+                    batch_size=args.batch_size, from_beginning=args.from_beginning)
 
 
 if __name__ == "__main__":

@@ -50,10 +50,12 @@ def plan_tables(plan_path: str | None) -> Mapping[str, Any]:
 
 def run_sink(settings: Settings, *, bootstrap_servers: str, topic_prefix: str, schema: str,
              metrics_port: int = 0, plan_path: str | None = None, batch_size: int = 1000,
-             group_id: str = "notifications-sink") -> int:
+             group_id: str = "notifications-sink", from_beginning: bool = False) -> int:
     tables = plan_tables(plan_path)
     engine = make_engine(settings.database_url)
     applier = notifications_applier(engine, tables)
+    if from_beginning:
+        applier.restart_offsets()
     config = SinkConfig(bootstrap_servers=bootstrap_servers, group_id=group_id,
                         topics=topics_for(tables, topic_prefix, schema),
                         heartbeat_topic=f"__debezium-heartbeat.{topic_prefix}",

@@ -169,3 +169,13 @@ def test_documented_create_with_schema_applies_on_both(applier: SqlAlchemyApplie
     event["payload"]["op"] = "r"
     result = _apply(applier, [(event, None)])
     assert result.applied == 1
+
+
+def test_restart_offsets_rereads_topics_but_keeps_positions(applier: SqlAlchemyApplier,
+                                                            engine: sa.Engine) -> None:
+    _apply(applier, [(_event("c", _person(1, "a"), 10), None)], start=41)
+    applier.restart_offsets()  # a fresh memory-only broker: offsets restart at 0
+    [state] = applier.offsets()
+    assert state.next_offset == 0 and state.position == Position(10, 10)
+    replay = _apply(applier, [(_event("c", _person(1, "old"), 9), None)], start=0)
+    assert replay.skipped == 1 and _rows(engine)[0]["first_name"] == "a"
