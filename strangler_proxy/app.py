@@ -187,6 +187,7 @@ class ProxyApp:
             "plan": summary,
             "uptime_s": round(time.time() - self.started_at, 3) if self.started_at else 0,
             "breakers": breakers,
+            "shadow_breakers": {str(up): b.state for up, b in self.mirror.breakers.items()},
             "counters": {
                 "requests": sum(m.requests.values()),
                 "by_status": _by_status(m.requests),
