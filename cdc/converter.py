@@ -172,7 +172,7 @@ class JsonConverter:
         return cached[1], cached[2]
 
     def _wrap(self, schema: bytes, payload: Any) -> bytes:
-        return b'{"schema":' + schema + b',"payload":' + orjson.dumps(payload) + b"}"
+        return b"".join((b'{"schema":', schema, b',"payload":', orjson.dumps(payload), b"}"))
 
     def serialize(self, record: Record) -> tuple[bytes | None, bytes | None]:
         """``(key bytes, value bytes)``; a null key/value stays None (tombstones)."""

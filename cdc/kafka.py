@@ -12,6 +12,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from confluent_kafka import Consumer as _Consumer
@@ -100,6 +101,7 @@ class Producer:
         except _KafkaException as exc:
             raise KafkaError(f"invalid producer configuration: {_describe(exc)}") from exc
         self._failure: str | None = None
+        self.confirmed = 0
         self._known_topics: set[str] = set()
 
     def __repr__(self) -> str:
@@ -126,23 +128,27 @@ class Producer:
         on_delivery: Callable[[], None],
         headers: Headers = (),
     ) -> None:
-        def callback(err: Any, _msg: Any) -> None:
-            if err is None:
-                on_delivery()
-            elif self._failure is None:
-                self._failure = f"Kafka did not confirm a record for {topic}: {_describe(err)}"
-
         while True:
             try:
                 self._producer.produce(
-                    topic, value=value, key=key, headers=list(headers) or None,
-                    on_delivery=callback,
+                    topic,
+                    value=value,
+                    key=key,
+                    headers=list(headers) or None,
+                    on_delivery=partial(self._delivered, on_delivery),
                 )
                 return
             except BufferError:
                 self.poll(0.05)
             except _KafkaException as exc:
                 raise KafkaError(f"could not produce to {topic}: {_describe(exc)}") from exc
+
+    def _delivered(self, on_delivery: Callable[[], None], err: Any, msg: Any) -> None:
+        if err is None:
+            self.confirmed += 1
+            on_delivery()
+        elif self._failure is None:
+            self._failure = f"Kafka did not confirm a record for {msg.topic()}: {_describe(err)}"
 
     def poll(self, timeout_s: float = 0.0) -> int:
         """Serve delivery callbacks; raise :class:`DeliveryFailed` after any failure."""

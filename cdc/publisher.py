@@ -30,6 +30,7 @@ class Publisher:
         *,
         tombstones: bool = True,
         clock_ns: Callable[[], int] = time.time_ns,
+        delivery_hook: Callable[[Change], None] | None = None,
     ) -> None:
         self.producer = producer
         self.connector = connector
@@ -37,36 +38,47 @@ class Publisher:
         self.tombstones = tombstones
         self.clock_ns = clock_ns
         self.sent_by_op: Counter[str] = Counter()
-        self.delivered = 0
+        self.delivery_hook = delivery_hook
+        self._topics: set[str] = set()
 
-    def _confirm(self, txn: Txn[Any] | None) -> Callable[[], None]:
-        if txn is None:
+    @staticmethod
+    def _nothing() -> None:
+        return None
 
-            def confirmed() -> None:
-                self.delivered += 1
+    def _hooked(self, confirm: Callable[[], None], change: Change) -> Callable[[], None]:
+        hook = self.delivery_hook
+        assert hook is not None
 
-            return confirmed
+        def confirmed() -> None:
+            confirm()
+            hook(change)
 
-        def confirmed_in_txn() -> None:
-            self.delivered += 1
-            txn.delivered()
-
-        return confirmed_in_txn
+        return confirmed
 
     def publish(self, change: Change, txn: Txn[Any] | None = None) -> int:
         records = records_for(
             self.connector, change, now_ns=self.clock_ns(), tombstones=self.tombstones
         )
-        producer, converter = self.producer, self.converter
+        producer, converter, known = self.producer, self.converter, self._topics
         for rec in records:
-            producer.ensure_topic(rec.topic)
+            if rec.topic not in known:
+                producer.ensure_topic(rec.topic)
+                known.add(rec.topic)
             key, value = converter.serialize(rec)
             headers = converter.headers(rec) if rec.headers else ()
             if txn is not None:
                 txn.sent()
-            producer.produce(rec.topic, key, value, self._confirm(txn), headers)
+            confirm = self._nothing if txn is None else txn.delivered
+            if self.delivery_hook is not None:
+                confirm = self._hooked(confirm, change)
+            producer.produce(rec.topic, key, value, confirm, headers)
             self.sent_by_op["tombstone" if value is None else change.op.value] += 1
         return len(records)
+
+    @property
+    def delivered(self) -> int:
+        """Records Kafka confirmed so far (heartbeats included)."""
+        return self.producer.confirmed
 
     def heartbeat(self, on_delivery: Callable[[], None] | None = None) -> None:
         rec = heartbeat_record(self.connector.name, now_ms=self.clock_ns() // 1_000_000)

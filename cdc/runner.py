@@ -21,6 +21,7 @@ import os
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -62,11 +63,13 @@ class PgCapture:
         offsets: OffsetStore | None = None,
         metrics: Metrics | None = None,
         serve_http: bool = True,
+        delivery_hook: Callable[[Change], None] | None = None,
     ) -> None:
         self.config = config
         self.metrics = metrics or Metrics()
         self.offsets = offsets or open_store(config.offsets, default_dir=config.state_dir)
         self.serve_http = serve_http
+        self.delivery_hook = delivery_hook
         self.http_port: int | None = None
         self._stop = threading.Event()
         self._state = "starting"
@@ -76,7 +79,7 @@ class PgCapture:
         self._stream: ReplicationStream | None = None
         self._tracker: AckTracker[int] = AckTracker()
         self._unacked_commits: deque[tuple[int, int]] = deque()
-        self._last_event: dict[str, Any] | None = None
+        self._last_change: Change | None = None
         self._last_loop = time.monotonic()
         self._rate: deque[tuple[float, int]] = deque(maxlen=30)
         self._snapshot: dict[str, Any] | None = None
@@ -155,6 +158,7 @@ class PgCapture:
             Connector("postgresql", name=cfg.topic_prefix, db=dbname),
             JsonConverter(schemas_enable=cfg.schemas_enable),
             tombstones=cfg.tombstones_on_delete,
+            delivery_hook=self.delivery_hook,
         )
         sync_publication(self._catalog, cfg.publication, cfg.tables)
         offset = self.offsets.load(cfg.offset_name)
@@ -250,7 +254,6 @@ class PgCapture:
         assembler = ChangeAssembler(self._facts, captured=frozenset(self.config.tables))
         feed, publish = assembler.feed, publisher.publish
         txn: Txn[int] | None = None
-        begin_ts = 0
         received = 0
         now = time.monotonic()
         self._next_heartbeat = now + self.config.heartbeat_interval_s
@@ -267,16 +270,10 @@ class PgCapture:
             cls = msg.__class__
             if cls is Begin:
                 txn = tracker.begin()
-                begin_ts = msg.commit_ts_us  # type: ignore[union-attr]
             elif changes:
                 for change in changes:
                     publish(change, txn)
-                self._last_event = {
-                    "table": changes[-1].table.qualified,
-                    "op": changes[-1].op.value,
-                    "lsn": lsn,
-                    "commit_ts_us": begin_ts,
-                }
+                self._last_change = changes[-1]
             elif cls is Commit and txn is not None:
                 assert isinstance(msg, Commit)
                 tracker.commit(txn, msg.end_lsn)
@@ -336,10 +333,8 @@ class PgCapture:
         now_us = time.time_ns() // 1000
         oldest = self._unacked_commits[0][1] if self._unacked_commits else None
         self.metrics.lag_seconds.set(max(0.0, (now_us - oldest) / 1e6) if oldest else 0.0)
-        if self._last_event:
-            self.metrics.behind_source_ms.set(
-                max(0, (now_us - self._last_event["commit_ts_us"]) // 1000)
-            )
+        if self._last_change is not None:
+            self.metrics.behind_source_ms.set(max(0, (now_us - self._last_change.ts_us) // 1000))
         if now - self._last_lag_query >= LAG_QUERY_EVERY_S:
             self._last_lag_query = now
             info = catalog.slot_info(self._catalog, self.config.slot)
@@ -402,12 +397,23 @@ class PgCapture:
             "acked_lsn": format_lsn(acked) if acked else None,
             "lag_bytes": self._lag_bytes,
             "lag_seconds": round(max(0.0, time.time() - oldest / 1e6), 3) if oldest else 0.0,
-            "last_event": self._last_event,
+            "last_event": self._last_event(),
             "events_delivered": self._publisher.delivered if self._publisher else 0,
             "events_per_s": self.events_per_second(),
             "snapshot": self._snapshot,
             "http_port": self.http_port,
             "updated_at": time.time(),
+        }
+
+    def _last_event(self) -> dict[str, Any] | None:
+        change = self._last_change
+        if change is None:
+            return None
+        return {
+            "table": change.table.qualified,
+            "op": change.op.value,
+            "lsn": format_lsn(change.lsn) if change.lsn is not None else None,
+            "commit_ts_us": change.ts_us,
         }
 
     def _write_status(self) -> None:

@@ -89,9 +89,16 @@ def _decimal(text: str) -> Decimal:
 
 
 def _fixed_decimal(scale: int) -> Callable[[Any], Any]:
-    def convert(text: Any) -> str:
+    def exact(text: Any) -> str:
         value = _decimal(str(text))
         return _b64(decimal_bytes(int(value.scaleb(scale).to_integral_value())))
+
+    def convert(text: Any) -> str:
+        # fast path: PostgreSQL writes numeric(p,s) with exactly s fraction digits
+        whole, dot, frac = text.partition(".")
+        if len(frac) == scale and (dot or not scale) and whole.lstrip("-").isdigit():
+            return _b64(decimal_bytes(int(whole + frac)))
+        return exact(text)
 
     return convert
 
@@ -143,12 +150,24 @@ def _timestamp_ms(text: Any) -> int:
 
 
 def _iso_utc(width: int) -> Callable[[Any], str]:
-    def convert(text: Any) -> str:
+    def exact(text: Any) -> str:
         moment = datetime.fromisoformat(text).astimezone(UTC)
         base = moment.strftime("%Y-%m-%dT%H:%M:%S")
         if width:
             base += "." + f"{moment.microsecond:06d}"[:width].ljust(width, "0")
         return base + "Z"
+
+    def convert(value: Any) -> str:
+        text = str(value)
+        # fast path: the session is pinned to UTC, so PostgreSQL writes
+        # "YYYY-MM-DD HH:MM:SS[.ffffff]+00"
+        if len(text) >= 22 and text[10] == " " and text.endswith("+00") and text[4] == "-":
+            frac = text[20:-3] if text[19] == "." else ""
+            out: str = text[:10] + "T" + text[11:19]
+            if width:
+                out += "." + frac[:width].ljust(width, "0")
+            return out + "Z"
+        return exact(text)
 
     return convert
 

@@ -145,3 +145,9 @@ def reconstruct(records: list[Any]) -> dict[Any, dict[str, Any]]:
 
 def _key(key: dict[str, Any]) -> Any:
     return next(iter(key.values())) if len(key) == 1 else tuple(key.values())
+
+
+def slots_here(url: str) -> int:
+    """Replication slots of this test's database (slots are cluster-wide)."""
+    return int(query(url, "SELECT count(*) FROM pg_replication_slots "
+                          "WHERE database = current_database()")[0][0])

@@ -10,7 +10,7 @@ from click.testing import CliRunner
 
 from cdc.runner import PgCapture
 from strangler_proxy.cli import cli
-from tests.cdc.pg_support import TopicReader, execute, make_config, query, running
+from tests.cdc.pg_support import TopicReader, execute, make_config, query, running, slots_here
 from tests.cdc.test_pg_crash_resume import write_plan
 
 
@@ -66,7 +66,7 @@ def test_status_snapshot_and_reset(pg_database: str, kafka_bootstrap: str, tmp_p
     done = runner.invoke(cli, ["cdc", "reset", "--plan", str(plan), "--yes"])
     assert done.exit_code == 0, done.output
     assert "dropped" in done.output
-    assert query(pg_database, "SELECT count(*) FROM pg_replication_slots")[0][0] == 0
+    assert slots_here(pg_database) == 0
 
 
 def test_bad_plan_is_a_clear_cli_error(tmp_path: Path) -> None:

@@ -11,7 +11,7 @@ import pytest
 from cdc.embedded_broker import EmbeddedBroker, free_port
 from cdc.errors import BrokerUnavailable, DeliveryFailed
 from cdc.runner import PgCapture
-from tests.cdc.pg_support import TopicReader, execute, make_config, query, running
+from tests.cdc.pg_support import TopicReader, execute, make_config, query, running, slots_here
 
 
 def _slot_flush(url: str, slot: str) -> int:
@@ -28,7 +28,7 @@ def test_unreachable_broker_at_start_fails_before_touching_the_database(
     cfg = make_config(pg_database, dead, ("public.t",), tmp_path, message_timeout_s=2)
     with pytest.raises(BrokerUnavailable, match=f"Kafka at {dead} did not answer"):
         PgCapture(cfg, serve_http=False).run()
-    assert query(pg_database, "SELECT count(*) FROM pg_replication_slots")[0][0] == 0
+    assert slots_here(pg_database) == 0
 
 
 def test_broker_gone_mid_stream_nothing_acked_and_nothing_lost(

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from cdc.events import Column, Table
-from cdc.sources.postgres.decode import Value
+from cdc.sources.postgres.decode import UNCHANGED, Value
 from cdc.types import pg_column_type
 
 __all__ = ["PgColumn", "TableCodec", "build_codec"]
@@ -44,6 +44,8 @@ class TableCodec:
     def row(
         self, values: Sequence[Value], fill_from: Sequence[Value] | None = None
     ) -> dict[str, Any]:
+        if None not in values and UNCHANGED not in values:
+            return {n: c(v) for n, c, v in zip(self.names, self._convert, values, strict=True)}
         out: dict[str, Any] = {}
         for i, (name, convert, value) in enumerate(
             zip(self.names, self._convert, values, strict=True)
