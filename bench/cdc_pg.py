@@ -96,11 +96,13 @@ def receive_only(url: str, slot: str, publication: str, rows: int) -> tuple[floa
 
 
 def end_to_end(url: str, bootstrap: str, slot: str, publication: str, prefix: str,
-               rows: int, state: Path, hook: Any = None) -> tuple[float, PgCapture]:
+               rows: int, state: Path, hook: Any = None,
+               schemas: bool = True) -> tuple[float, PgCapture]:
     """Run the capture until ``rows`` records are confirmed and their slot acknowledged."""
     cfg = CdcConfig(database_url=url, bootstrap_servers=bootstrap, topic_prefix=prefix,
                     tables=("public.bench_orders",), slot=slot, publication=publication,
-                    snapshot_mode="no_data", state_dir=state, http_port=0)
+                    snapshot_mode="no_data", state_dir=state, http_port=0,
+                    schemas_enable=schemas)
     capture = PgCapture(cfg, offsets=MemoryOffsetStore(), serve_http=False, delivery_hook=hook)
     t0 = time.perf_counter()
     thread = threading.Thread(target=capture.run, daemon=True)
@@ -125,7 +127,8 @@ def _slots(url: str, names: list[str]) -> None:
         _sql(url, f"SELECT pg_create_logical_replication_slot('{name}', 'pgoutput')")
 
 
-def throughput(url: str, bootstrap: str, workload: str, rows: int, tmp: Path) -> dict[str, Any]:
+def throughput(url: str, bootstrap: str, workload: str, rows: int, tmp: Path,
+               schemas: bool = True) -> dict[str, Any]:
     _fresh_table(url)
     tag = uuid.uuid4().hex[:6]
     recv_slot, e2e_slot, prefix = f"recv_{tag}", f"e2e_{tag}", f"bench{tag}"
@@ -142,13 +145,15 @@ def throughput(url: str, bootstrap: str, workload: str, rows: int, tmp: Path) ->
     cpu0 = time.process_time()
     recv_s, messages = receive_only(url, recv_slot, "bench_pub", rows)
     cpu1 = time.process_time()
-    e2e_s, capture = end_to_end(url, bootstrap, e2e_slot, "bench_pub", prefix, rows, tmp)
+    e2e_s, capture = end_to_end(url, bootstrap, e2e_slot, "bench_pub", prefix, rows, tmp,
+                                schemas=schemas)
     cpu2 = time.process_time()
     delivered = capture._publisher.delivered if capture._publisher else 0
     _sql(url, f"SELECT pg_drop_replication_slot('{recv_slot}')",
          f"SELECT pg_drop_replication_slot('{e2e_slot}')")
     return {
         "rows": rows,
+        "schemas": schemas,
         "write_seconds": round(write_s, 2),
         "receive_only": {"seconds": round(recv_s, 3), "messages": messages,
                          "rows_per_s": round(rows / recv_s),
@@ -228,6 +233,7 @@ def main(argv: list[str]) -> int:
             bootstrap = broker.bootstrap_servers
             single = throughput(url, bootstrap, "single", args.rows, Path(tmp))
             bulk = throughput(url, bootstrap, "bulk", args.rows, Path(tmp))
+            bulk_bare = throughput(url, bootstrap, "bulk", args.rows, Path(tmp), schemas=False)
             lat = latency(url, bootstrap, args.rate, args.latency_seconds, Path(tmp))
     finally:
         if server is not None:
@@ -241,6 +247,7 @@ def main(argv: list[str]) -> int:
                     "loadavg_at_end": os.getloadavg()},
         "single_row_transactions": single,
         "one_bulk_transaction": bulk,
+        "one_bulk_transaction_without_schemas": bulk_bare,
         "latency_commit_to_kafka_ack": lat,
         "goals": {
             "single_ratio_ge_0.5": single["ratio_end_to_end_vs_receive_only"] >= 0.5,

@@ -9,7 +9,7 @@ from typing import Any
 
 from cdc.positions import SourcePosition
 from cdc.runner import PgCapture
-from tests.cdc.pg_support import TopicReader, execute, make_config, running
+from tests.cdc.pg_support import TopicReader, execute, loads, make_config, running
 
 SCHEMA = """
 CREATE TABLE items (
@@ -99,3 +99,23 @@ def test_full_identity_events(pg_database: str, kafka_bootstrap: str, tmp_path: 
     assert update["before"]["note"] == "x" and update["after"]["note"] == "y"
     assert update["before"]["name"] == "one"
     assert delete["before"]["note"] == "y" and delete["before"]["name"] == "one"
+
+
+def test_schema_change_mid_stream_changes_the_event_schema(
+    pg_database: str, kafka_bootstrap: str, tmp_path: Path
+) -> None:
+    execute(pg_database, "CREATE TABLE items (id int PRIMARY KEY, name text NOT NULL)")
+    cfg = make_config(pg_database, kafka_bootstrap, ("public.items",), tmp_path)
+    reader = TopicReader(kafka_bootstrap, f"{cfg.topic_prefix}.public.items")
+    try:
+        with running(PgCapture(cfg)):
+            execute(pg_database, "INSERT INTO items VALUES (1, 'a')",
+                    "ALTER TABLE items ADD COLUMN qty int NOT NULL DEFAULT 7",
+                    "INSERT INTO items VALUES (2, 'b')")
+            reader.read_until(lambda r: len(r) >= 2)
+    finally:
+        reader.close()
+    first, second = (loads(raw) for _, raw in reader.raw)
+    fields = [[f["field"] for f in doc["schema"]["fields"][1]["fields"]] for doc in (first, second)]
+    assert fields == [["id", "name"], ["id", "name", "qty"]]
+    assert second["payload"]["after"] == {"id": 2, "name": "b", "qty": 7}
