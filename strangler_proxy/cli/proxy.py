@@ -29,7 +29,6 @@ def proxy(plan_path: os.PathLike[str], host: str, port: int, workers: int, log_l
     import uvicorn
 
     from strangler_proxy import jsonlog
-    from strangler_proxy.forwarding.server_protocol import ProxyHttpProtocol
     from strangler_proxy.plan.errors import PlanError
     from strangler_proxy.plan.io import load_plan
 
@@ -37,6 +36,11 @@ def proxy(plan_path: os.PathLike[str], host: str, port: int, workers: int, log_l
         load_plan(plan_path)
     except PlanError as exc:
         click.echo(f"error: invalid plan: {exc}", err=True)
+        sys.exit(2)
+    try:  # the forwarding package reads its STRANGLER_* limits from the env on import
+        from strangler_proxy.forwarding.server_protocol import ProxyHttpProtocol
+    except ValueError as exc:
+        click.echo(f"error: {exc}", err=True)
         sys.exit(2)
     jsonlog.configure("proxy", log_level.upper())
     os.environ["STRANGLE_PLAN"] = os.path.abspath(plan_path)

@@ -46,9 +46,6 @@ from strangler_proxy.routing import Decision, decide
 
 log = logging.getLogger("strangler.proxy")
 
-MIRROR_BODY_CAP = int(os.environ.get("STRANGLER_SHADOW_BODY_CAP", str(1024 * 1024)))
-
-
 def _env_int(name: str) -> int | None:
     value = os.environ.get(name)
     if not value:
@@ -59,6 +56,8 @@ def _env_int(name: str) -> int | None:
         raise ValueError(f"{name} must be an integer number of bytes, got {value!r}") from None
 
 
+# Largest request or response body mirrored to a shadow candidate.
+MIRROR_BODY_CAP = _env_int("STRANGLER_SHADOW_BODY_CAP") or 1024 * 1024
 # Environment overrides of the plan's proxy.max_header_bytes / proxy.max_body_bytes.
 MAX_HEADER_BYTES = _env_int("STRANGLER_MAX_HEADER_BYTES")
 MAX_BODY_BYTES = _env_int("STRANGLER_MAX_BODY_BYTES")

@@ -31,3 +31,21 @@ def test_help_lists_the_options() -> None:
     assert result.exit_code == 0
     for option in ("--plan", "--host", "--port", "--workers", "STRANGLER_ADMIN_TOKEN"):
         assert option in result.output
+
+
+def test_bad_limit_in_the_environment_is_a_clear_error(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    plan = tmp_path / "migration_plan.yaml"
+    plan.write_text('version: 1\nmonolith: {url: "http://127.0.0.1:1"}\nservices: {}\n')
+    strangle = Path(sys.executable).with_name("strangle")
+    result = subprocess.run(
+        [str(strangle), "proxy", "--plan", str(plan), "--port", "1"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**__import__("os").environ, "STRANGLER_MAX_BODY_BYTES": "lots"},
+    )
+    assert result.returncode == 2
+    assert "STRANGLER_MAX_BODY_BYTES must be an integer" in result.stderr
