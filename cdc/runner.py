@@ -29,7 +29,7 @@ from cdc.config import CdcConfig
 from cdc.converter import JsonConverter
 from cdc.delivery import AckTracker, Txn
 from cdc.embedded_broker import EmbeddedBroker
-from cdc.errors import CdcError, ConfigError
+from cdc.errors import CdcError, ConfigError, DecodeError
 from cdc.events import Change, Connector
 from cdc.kafka import Producer
 from cdc.observability import Metrics, StatusServer
@@ -265,8 +265,14 @@ class PgCapture:
                 stream.wait(0.05)
                 continue
             payload, lsn = got
-            msg = decode(payload)
-            changes = feed(msg, lsn)
+            try:
+                msg = decode(payload)
+                changes = feed(msg, lsn)
+            except DecodeError as exc:
+                raise DecodeError(
+                    f"poison change at LSN {format_lsn(lsn)}: {exc}. Nothing from this "
+                    "transaction on was acknowledged; fix the column type or value and restart"
+                ) from exc
             cls = msg.__class__
             if cls is Begin:
                 txn = tracker.begin()

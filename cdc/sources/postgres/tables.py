@@ -7,6 +7,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from cdc.errors import DecodeError
 from cdc.events import Column, Table
 from cdc.sources.postgres.decode import UNCHANGED, Value
 from cdc.types import pg_column_type
@@ -20,6 +21,9 @@ class PgColumn:
     type_oid: int
     typmod: int
     not_null: bool
+
+
+_CONVERSION_ERRORS = (ValueError, TypeError, ArithmeticError, IndexError)
 
 
 class TableCodec:
@@ -44,6 +48,35 @@ class TableCodec:
     def row(
         self, values: Sequence[Value], fill_from: Sequence[Value] | None = None
     ) -> dict[str, Any]:
+        try:
+            return self._row(values, fill_from)
+        except _CONVERSION_ERRORS as exc:
+            raise self._explain(values, exc) from exc
+
+    def key_row(self, values: Sequence[Value]) -> dict[str, Any]:
+        try:
+            return self._key_row(values)
+        except _CONVERSION_ERRORS as exc:
+            raise self._explain(values, exc) from exc
+
+    def _explain(self, values: Sequence[Value], exc: Exception) -> DecodeError:
+        """Name the column and value that could not be converted (a poison row)."""
+        where = self.table.qualified
+        if len(values) != len(self.names):
+            return DecodeError(
+                f"{where}: row has {len(values)} columns, the relation has {len(self.names)}"
+            )
+        for name, convert, value in zip(self.names, self._convert, values, strict=True):
+            if value.__class__ is str:
+                try:
+                    convert(value)
+                except _CONVERSION_ERRORS as err:
+                    return DecodeError(f"{where}.{name}: cannot convert {str(value)[:60]!r}: {err}")
+        return DecodeError(f"{where}: cannot convert row: {exc}")
+
+    def _row(
+        self, values: Sequence[Value], fill_from: Sequence[Value] | None = None
+    ) -> dict[str, Any]:
         if None not in values and UNCHANGED not in values:
             return {n: c(v) for n, c, v in zip(self.names, self._convert, values, strict=True)}
         out: dict[str, Any] = {}
@@ -60,7 +93,7 @@ class TableCodec:
                 out[name] = self._unavailable[i]
         return out
 
-    def key_row(self, values: Sequence[Value]) -> dict[str, Any]:
+    def _key_row(self, values: Sequence[Value]) -> dict[str, Any]:
         out: dict[str, Any] = {}
         for i, (name, convert, value) in enumerate(
             zip(self.names, self._convert, values, strict=True)
