@@ -13,6 +13,7 @@ import textwrap
 import time
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,7 @@ import pytest
 from cdc.config import parse_config
 from cdc.offsets import MemoryOffsetStore
 from cdc.runner import PgCapture
+from cdc.sources.postgres import catalog
 from cdc.sources.sqlite.runner import SqliteCapture, sqlite_config
 from cdc.types import pg_column_type
 from tests.cdc.pg_support import TopicReader, query, reconstruct, running, values
@@ -69,6 +71,22 @@ class MonolithSource:
                              serve_http=False)
         return SqliteCapture(sqlite_config(plan, env), offsets=MemoryOffsetStore(),
                              serve_http=False)
+
+
+@contextmanager
+def capturing(source: MonolithSource, capture: PgCapture | SqliteCapture) -> Iterator[None]:
+    """Run the capture; afterwards drop its replication slot (slots are cluster-wide and
+    would retain WAL and show up in other tests' slot counts)."""
+    try:
+        with running(capture):
+            yield
+    finally:
+        if isinstance(capture, PgCapture):
+            conn = catalog.connect(source.database_url)
+            try:
+                catalog.drop_slot(conn, capture.config.slot)
+            finally:
+                conn.close()
 
 
 def open_source(kind: str, tmp_path: Path, bootstrap: str,
@@ -125,7 +143,7 @@ WRITES = """
 def test_inserts_updates_deletes_and_transactions(
     source: MonolithSource, reader: Any
 ) -> None:
-    with running(source.capture()):
+    with capturing(source, source.capture()):
         source.django(WRITES)
         products = reader("catalog_product")
         categories = reader("catalog_category")
@@ -174,7 +192,7 @@ def test_snapshot_with_concurrent_writes_reconstructs_the_table(
 
     writer = threading.Thread(target=source.django, args=(CHURN,))
     writer.start()
-    with running(source.capture()):
+    with capturing(source, source.capture()):
         writer.join(240)
         rows = source.rows("SELECT id, name, description FROM catalog_category")
         expected = {i: (n, d) for i, n, d in rows}
@@ -200,7 +218,7 @@ def test_both_sources_write_the_same_events_for_the_same_writes(
     got: dict[str, list[Any]] = {}
     for kind in ("postgres", "sqlite"):
         src = open_source(kind, tmp_path, kafka_bootstrap, request)
-        with running(src.capture()):
+        with capturing(src, src.capture()):
             src.django(WRITES)
             products = TopicReader(kafka_bootstrap, src.topic("catalog_product"))
             products.read_until(lambda r: len(r) >= 4, timeout_s=60)
@@ -246,7 +264,7 @@ def test_both_sources_snapshot_the_seeded_shop_identically(
             capture.config, tables=tuple(f"public.{t}" for t in plan_tables)
         )
         readers = {t: TopicReader(kafka_bootstrap, src.topic(t)) for t in ALL_TABLES}
-        with running(capture):
+        with capturing(src, capture):
             for table, reader in readers.items():
                 reader.read_until(lambda r, n=counts[table]: len(r) >= n, timeout_s=60)
         got[kind] = {t: reconstruct(r.records) for t, r in readers.items()}
