@@ -22,9 +22,10 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from types import FrameType
+from typing import Any
 
 import click
 
@@ -33,6 +34,7 @@ from strangler_proxy.cli.common import plan_option
 SEED_SIZES = {"customers": 200, "products": 60, "orders": 500}
 TOKEN_FILE = "admin-token"
 STATUS_EVERY_S = 2.0
+SYNC_TIMEOUT_S = 300.0
 EXIT_COMPONENT_DIED = 1
 
 
@@ -109,6 +111,33 @@ def prepare(env: Mapping[str, str], log_dir: Path, plan_path: Path, *, seed: boo
             reset_for_plan(plan_path, env)
         except CdcError as exc:
             raise click.ClickException(f"cannot reset the CDC offset: {exc}") from exc
+
+
+def service_tables(plan: Any, service: str) -> dict[str, str]:
+    """``monolith table -> service table`` from ``services.<service>.data.tables``."""
+    svc = plan.services.get(service)
+    out: dict[str, str] = {}
+    for source, spec in (svc.data.tables.items() if svc is not None else ()):
+        model = spec.get("model") if isinstance(spec, Mapping) else spec
+        out[str(source)] = str(model)
+    return out
+
+
+def initial_sync(plan: Any, env: Mapping[str, str], alive: Callable[[], bool]) -> None:
+    from strangler_proxy.stack import SERVICE
+    from strangler_proxy.stack_sync import SyncTimeout, wait_in_sync
+
+    tables = service_tables(plan, SERVICE)
+    if not tables:
+        return
+    try:
+        done = wait_in_sync(env["DATABASE_URL"], env["NOTIFICATIONS_DATABASE_URL"], tables,
+                            timeout_s=SYNC_TIMEOUT_S, alive=alive,
+                            on_progress=lambda p: _say(f"initial sync: {p.describe()}"))
+    except SyncTimeout as exc:
+        raise click.ClickException(str(exc)) from exc
+    rows = sum(source for source, _ in done.counts.values())
+    _say(f"the {SERVICE} service holds the monolith's {rows} rows of {len(tables)} tables")
 
 
 def _banner(proxy_url: str, token_from: str, var_dir: Path, plan_path: Path) -> None:
@@ -195,6 +224,8 @@ def up(plan_path: Path, host: str, port: int, var_dir: Path, seed: bool, traffic
             running = supervisor.start(component)
             took = supervisor.wait_ready(running)
             _say(f"{component.name} ready in {took:.1f} s (pid {running.process.pid})")
+            if component.name == "sink":  # open the proxy only once the service has the data
+                initial_sync(plan, env, lambda: all(r.alive for r in supervisor.running))
         _banner(f"http://{host}:{port}", token_from, var_dir, Path(plan_path))
         tty = sys.stdout.isatty()
         while failed is None:
