@@ -9,6 +9,11 @@ where both sources carry it (deletes: the key).
 from __future__ import annotations
 
 import dataclasses
+import os
+import random
+import signal
+import subprocess
+import sys
 import textwrap
 import time
 import uuid
@@ -20,6 +25,7 @@ from typing import Any
 
 import orjson
 import pytest
+import yaml
 
 from cdc.config import parse_config
 from cdc.offsets import MemoryOffsetStore
@@ -276,3 +282,108 @@ def test_both_sources_snapshot_the_seeded_shop_identically(
             other = got["sqlite"][table][key]
             diff = {c: (v, other.get(c)) for c, v in row.items() if other.get(c) != v}
             assert not diff, f"{table} {key}: {diff}"
+
+
+CHURN_WRITER = """
+import time
+from django.db import transaction
+from monolith.catalog.models import Category
+tag = {tag!r}
+for i in range({n}):
+    with transaction.atomic():
+        c = Category.objects.create(name=f"{{tag}}-{{i}}", slug=f"{{tag}}-{{i}}")
+        Category.objects.filter(id=c.id).update(description=f"v{{i}}")
+    if i % 5 == 4:
+        Category.objects.filter(slug=f"{{tag}}-{{i - 1}}").delete()
+    time.sleep(0.01)
+"""
+
+
+def _run_cdc(plan: Path, log: Path) -> subprocess.Popen[bytes]:
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("DATABASE_URL", "KAFKA_BOOTSTRAP_SERVERS")}
+    return subprocess.Popen(
+        [str(Path(sys.executable).parent / "strangle"), "cdc", "run", "--plan", str(plan)],
+        stdout=log.open("ab"), stderr=subprocess.STDOUT, env=env,
+    )
+
+
+def _wait_streaming(status: Path, proc: subprocess.Popen[bytes], log: Path) -> None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, log.read_text()[-2000:]
+        if status.exists() and '"streaming"' in status.read_text():
+            return
+        time.sleep(0.05)
+    raise AssertionError("capture did not start streaming: " + log.read_text()[-2000:])
+
+
+@pytest.mark.slow
+def test_kill_9_of_strangle_cdc_run_under_concurrent_writers_loses_nothing(
+    source: MonolithSource, reader: Any
+) -> None:
+    plan = source.workdir / "cdc-plan.yaml"
+    plan.write_text(yaml.safe_dump({
+        "kafka": {"bootstrap_servers": source.bootstrap, "topic_prefix": source.prefix},
+        "cdc": {"database_url": source.database_url, "state_dir": str(source.workdir / "st"),
+                "heartbeat_interval_s": 0.5, "message_timeout_s": 10,
+                "http": {"host": "127.0.0.1", "port": 0}},
+        "services": {"catalog": {"data": {"tables": TABLES}}},
+    }))
+    log, status = source.workdir / "cdc.log", source.workdir / "st" / "status.json"
+    env = monolith_env(source.database_url, source.workdir)
+    writers: list[subprocess.Popen[str]] = []
+    rng = random.Random(5)
+    kills = 0
+    proc = _run_cdc(plan, log)
+    try:
+        _wait_streaming(status, proc, log)
+        writers = [
+            subprocess.Popen([sys.executable, "-m", "monolith", "manage", "shell", "-c",
+                              CHURN_WRITER.format(tag=f"w{n}", n=200)],
+                             env=env, cwd=source.workdir, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True)
+            for n in range(2)
+        ]
+        while any(w.poll() is None for w in writers) or kills < 4:
+            time.sleep(rng.uniform(0.8, 2.0))
+            os.kill(proc.pid, signal.SIGKILL)
+            proc.wait()
+            kills += 1
+            proc = _run_cdc(plan, log)
+        for w in writers:
+            _, err = w.communicate(timeout=120)
+            assert w.returncode == 0, err
+        rows = source.rows("SELECT id, name, description FROM catalog_category")
+        expected = {i: (n, d) for i, n, d in rows}
+        topic = reader("catalog_category")
+
+        def caught_up(records: list[Any]) -> bool:
+            table = reconstruct(records)
+            return {k: (v["name"], v["description"]) for k, v in table.items()} == expected
+
+        topic.read_until(caught_up, timeout_s=150)
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(30) == 0, log.read_text()[-2000:]
+    finally:
+        for w in writers:
+            if w.poll() is None:
+                w.kill()
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        if source.kind == "postgres":
+            conn = catalog.connect(source.database_url)
+            try:
+                catalog.drop_slot(conn, f"strangler_{source.prefix}")
+            finally:
+                conn.close()
+    table = reconstruct(topic.records)
+    assert {k: (v["name"], v["description"]) for k, v in table.items()} == expected
+    assert len(expected) > 300 and kills >= 4
+    by_position: dict[tuple[str, str], set[str]] = {}
+    for key, value, _ in topic.records:
+        if value and value["op"] != "r":
+            position = (value["source"]["sequence"], str(key))
+            by_position.setdefault(position, set()).add(repr((value["op"], value["after"])))
+    assert all(len(v) == 1 for v in by_position.values()), "a duplicate differs"
