@@ -72,7 +72,11 @@ def change_for(row: ChangelogRow, table: Table) -> Change:
         before = payload(table, parse_image(row.before))
         after = payload(table, parse_image(row.after))
     except (DecodeError, ValueError) as exc:
-        raise DecodeError(f"changelog row {row.id} ({row.table}, op {row.op!r}): {exc}") from exc
+        raise DecodeError(
+            f"changelog row {row.id} ({row.table}, op {row.op!r}): {exc} — nothing after it"
+            f" was published; inspect it (SELECT * FROM {CHANGELOG} WHERE id = {row.id}), fix"
+            " the value or the column's kind (capture install), and restart the relay"
+        ) from exc
     return Change(
         op=op,
         table=table,
