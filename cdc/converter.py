@@ -13,7 +13,7 @@ from typing import Any
 
 import orjson
 
-from cdc.events import Column, Record, RecordKind, Table
+from cdc.events import Change, Column, Connector, Record, RecordKind, Table, topic_name
 
 __all__ = ["JsonConverter", "field_schema", "key_schema", "unwrap", "value_envelope_schema"]
 
@@ -159,6 +159,7 @@ class JsonConverter:
         self.schemas_enable = schemas_enable
         self.connector = connector
         self._schemas: dict[str, tuple[Table, bytes, bytes]] = {}
+        self._templates: dict[str, tuple[Table, Connector, bytes]] = {}
 
     def __repr__(self) -> str:
         return f"JsonConverter(schemas_enable={self.schemas_enable}, connector={self.connector!r})"
@@ -193,6 +194,75 @@ class JsonConverter:
             None if key is None else self._wrap(key_s, key),
             None if value is None else self._wrap(value_s, value),
         )
+
+    def _template(self, connector: Connector, table: Table) -> bytes:
+        """The whole value message of one table with ``%`` holes for what varies."""
+        topic = topic_name(connector.name, table.schema, table.name)
+        cached = self._templates.get(topic)
+        if cached is not None and cached[0] is table and cached[1] == connector:
+            return cached[2]
+
+        def const(value: Any) -> bytes:
+            return orjson.dumps(value).replace(b"%", b"%%")
+
+        body = (
+            b'{"before":%s,"after":%s,"source":{"version":'
+            + const(connector.version)
+            + b',"connector":'
+            + const(connector.connector)
+            + b',"name":'
+            + const(connector.name)
+            + b',"ts_ms":%d,"snapshot":"%s","db":'
+            + const(connector.db)
+            + b',"sequence":"[\\"%d\\",\\"%d\\"]","ts_us":%d,"ts_ns":%d,"schema":'
+            + const(table.schema)
+            + b',"table":'
+            + const(table.name)
+            + b',"txId":%s,"lsn":%s,"xmin":null},"transaction":%s,"op":"%s",'
+            b'"ts_ms":%d,"ts_us":%d,"ts_ns":%d}'
+        )
+        if self.schemas_enable:
+            _, value_schema = self._table_schemas(topic, table)
+            body = b'{"schema":' + value_schema.replace(b"%", b"%%") + b',"payload":' + body + b"}"
+        self._templates[topic] = (table, connector, body)
+        return body
+
+    def change_value(
+        self,
+        connector: Connector,
+        change: Change,
+        before: dict[str, Any] | None,
+        after: dict[str, Any] | None,
+        op: str,
+        now_ns: int,
+    ) -> bytes:
+        """The value bytes of :func:`cdc.events.envelope` for ``change``, built from a
+        per-table template — the hot path of the publisher (same JSON, fewer objects)."""
+        dumps = orjson.dumps
+        ts_us, pos = change.ts_us, change.position
+        return self._template(connector, change.table) % (
+            b"null" if before is None else dumps(before),
+            b"null" if after is None else dumps(after),
+            ts_us // 1000,
+            change.snapshot.encode(),
+            pos.commit,
+            pos.event,
+            ts_us,
+            ts_us * 1000,
+            b"null" if change.tx_id is None else b"%d" % change.tx_id,
+            b"null" if change.lsn is None else b"%d" % change.lsn,
+            b"null" if change.transaction is None else dumps(change.transaction),
+            op.encode(),
+            now_ns // 1_000_000,
+            now_ns // 1000,
+            now_ns,
+        )
+
+    def key_bytes(self, topic: str, table: Table, key: dict[str, Any]) -> bytes:
+        if not self.schemas_enable:
+            return orjson.dumps(key)
+        key_s, _ = self._table_schemas(topic, table)
+        return self._wrap(key_s, key)
 
     def headers(self, record: Record) -> list[tuple[str, bytes]]:
         return [(name, orjson.dumps(value)) for name, value in record.headers]

@@ -15,10 +15,12 @@ from typing import Any
 
 from cdc.converter import JsonConverter
 from cdc.delivery import Txn
-from cdc.events import Change, Connector, heartbeat_record, records_for
+from cdc.events import Change, Connector, Op, Table, heartbeat_record, records_for, topic_name
 from cdc.kafka import Producer
 
 __all__ = ["Publisher"]
+
+_ONE_RECORD = frozenset({Op.CREATE, Op.READ, Op.UPDATE})
 
 
 class Publisher:
@@ -40,6 +42,7 @@ class Publisher:
         self.sent_by_op: Counter[str] = Counter()
         self.delivery_hook = delivery_hook
         self._topics: set[str] = set()
+        self._topic_of: dict[int, tuple[Table, str]] = {}  # id(table): tables are unhashable
 
     @staticmethod
     def _nothing() -> None:
@@ -56,6 +59,9 @@ class Publisher:
         return confirmed
 
     def publish(self, change: Change, txn: Txn[Any] | None = None) -> int:
+        op = change.op
+        if op in _ONE_RECORD and (op is not Op.UPDATE or change.before is None):
+            return self._publish_one(change, txn)
         records = records_for(
             self.connector, change, now_ns=self.clock_ns(), tombstones=self.tombstones
         )
@@ -74,6 +80,32 @@ class Publisher:
             producer.produce(rec.topic, key, value, confirm, headers)
             self.sent_by_op["tombstone" if value is None else change.op.value] += 1
         return len(records)
+
+    def _publish_one(self, change: Change, txn: Txn[Any] | None) -> int:
+        """Hot path for a change that is exactly one record (inserts, snapshot rows,
+        updates without a before image): bytes straight from the converter's template."""
+        table, after = change.table, change.after
+        assert after is not None
+        known = self._topic_of.get(id(table))
+        if known is not None and known[0] is table:
+            topic = known[1]
+        else:
+            topic = topic_name(self.connector.name, table.schema, table.name)
+            self.producer.ensure_topic(topic)
+            self._topic_of[id(table)] = (table, topic)
+        converter = self.converter
+        key = converter.key_bytes(topic, table, {k: after[k] for k in table.key})
+        value = converter.change_value(
+            self.connector, change, change.before, after, change.op.value, self.clock_ns()
+        )
+        if txn is not None:
+            txn.sent()
+        confirm = self._nothing if txn is None else txn.delivered
+        if self.delivery_hook is not None:
+            confirm = self._hooked(confirm, change)
+        self.producer.produce(topic, key, value, confirm)
+        self.sent_by_op[change.op.value] += 1
+        return 1
 
     @property
     def delivered(self) -> int:
