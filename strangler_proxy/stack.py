@@ -124,8 +124,9 @@ def _check_ports(named: Mapping[str, int]) -> None:
     for name, port in named.items():
         if port in seen:
             raise StackError(
-                f"{name} and {seen[port]} would both listen on port {port}; the proxy takes "
-                "--port, so move the plan's monolith.url / services.*.url to other ports")
+                f"{name} and {seen[port]} would both listen on port {port}; give them "
+                "different ports (proxy: --port, monolith: monolith.url, service: "
+                "services.*.url, CDC runner: cdc.http.port in the plan)")
         seen[port] = name
 
 
