@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-__all__ = ["Dashboard", "Probe", "render_table", "requests_total"]
+__all__ = ["Dashboard", "Probe", "get_json", "render_table", "requests_total"]
 
 _REQUESTS = re.compile(r'^strangler_requests_total\{([^}]*)\}\s+([0-9.eE+-]+)$', re.M)
 
@@ -38,7 +38,8 @@ def requests_total(metrics_text: str) -> tuple[float, float]:
     return total, errors
 
 
-def _get_json(url: str, timeout: float = 1.0) -> Any:
+def get_json(url: str, timeout: float = 1.0) -> Any:
+    """The JSON body at ``url`` (also of an error answer), or None."""
     try:
         with urllib.request.urlopen(url, timeout=timeout) as response:
             return json.loads(response.read())
@@ -135,8 +136,8 @@ class Dashboard:
                 "error_rate": round(figures.error_rate, 5)}
 
     def _cdc(self) -> dict[str, Any]:
-        relay = _get_json(self.probe.cdc_url + "/status") if self.probe.cdc_url else None
-        sink = _get_json(self.probe.sink_url + "/healthz")
+        relay = get_json(self.probe.cdc_url + "/status") if self.probe.cdc_url else None
+        sink = get_json(self.probe.sink_url + "/healthz")
         out: dict[str, Any] = {"state": None, "lag_s": None, "sink_lag_s": None,
                                "applied": None, "dead_letters": None}
         if isinstance(relay, Mapping):

@@ -1,9 +1,16 @@
-"""Has the service's copy of the monolith's tables caught up? Row counts on both sides.
+"""Has the service's copy of the monolith's tables caught up with the initial snapshot?
 
-``strangle up`` opens the proxy only once the initial CDC snapshot has reached the
-service: otherwise the first shadow comparisons (and canary reads) would compare a full
-monolith with an empty service and the report would start with a warm-up of false
-mismatches. Nothing writes before the proxy opens, so equal counts mean caught up.
+``strangle up`` opens the proxy only once it has: otherwise the first shadow comparisons
+(and canary reads) would compare a full monolith with an empty service, and the report
+would start with a warm-up of false mismatches.
+
+* SQLite relay (the default stack): the service's ``/healthz`` ``source_position``
+  (``COMMIT:CHANGE`` of the newest change it applied) has reached the relay's published
+  ``offset`` (a changelog id) and the relay is streaming — :func:`position_progress`.
+* Otherwise (a PostgreSQL monolith): every mapped table has as many rows in the service
+  as in the monolith — :func:`counts_progress`. Nothing writes before the proxy opens,
+  so equal counts mean caught up (on a first start; the service may hold more rows of
+  its own later, which is why positions are preferred).
 """
 
 from __future__ import annotations
@@ -11,8 +18,10 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
-__all__ = ["SyncProgress", "SyncTimeout", "count_rows", "wait_in_sync"]
+__all__ = ["SyncProgress", "SyncTimeout", "count_rows", "counts_progress",
+           "position_progress", "wait_in_sync"]
 
 
 class SyncTimeout(RuntimeError):
@@ -21,17 +30,26 @@ class SyncTimeout(RuntimeError):
 
 @dataclass(frozen=True)
 class SyncProgress:
-    """``{table: (monolith rows, service rows)}``"""
+    done: bool
+    detail: str
 
-    counts: Mapping[str, tuple[int, int]]
 
-    @property
-    def done(self) -> bool:
-        return all(source == target for source, target in self.counts.values())
-
-    def describe(self) -> str:
-        return ", ".join(f"{table} {target}/{source}"
-                         for table, (source, target) in self.counts.items())
+def position_progress(relay: Any, service: Any) -> SyncProgress | None:
+    """From the relay's ``/status`` and the service's ``/healthz`` documents (pure);
+    None when the relay is not the SQLite one (no changelog ``offset``)."""
+    if not isinstance(relay, Mapping) or relay.get("connector") != "sqlite":
+        return None
+    offset = relay.get("offset")
+    if relay.get("state") != "streaming" or not isinstance(offset, int):
+        return SyncProgress(False, f"CDC relay {relay.get('state') or 'starting'}")
+    position = service.get("source_position") if isinstance(service, Mapping) else None
+    try:
+        applied = int(str(position).split(":")[0]) if position is not None else None
+    except ValueError:
+        applied = None
+    if applied is None:
+        return SyncProgress(False, f"service has applied nothing yet (relay at {offset})")
+    return SyncProgress(applied >= offset, f"service at change {applied} of {offset}")
 
 
 def count_rows(url: str, tables: list[str]) -> list[int]:
@@ -53,22 +71,29 @@ def _sqlalchemy_url(url: str) -> str:
         ("postgres://", "postgresql://")) else url
 
 
-def wait_in_sync(monolith_url: str, service_url: str, tables: Mapping[str, str], *,
-                 timeout_s: float, on_progress: Callable[[SyncProgress], None],
-                 alive: Callable[[], bool] = lambda: True) -> SyncProgress:
-    """Poll until every ``monolith table -> service table`` has as many rows on both
-    sides; raises :class:`SyncTimeout` (with the counts) after ``timeout_s``."""
+def counts_progress(monolith_url: str, service_url: str,
+                    tables: Mapping[str, str]) -> SyncProgress:
+    """``tables``: monolith table (``schema.table`` or bare) -> service table."""
     sources, targets = list(tables), list(tables.values())
+    mono = count_rows(_sqlalchemy_url(monolith_url), [s.split(".")[-1] for s in sources])
+    svc = count_rows(_sqlalchemy_url(service_url), targets)
+    return SyncProgress(mono == svc, ", ".join(
+        f"{s} {t}/{m}" for s, m, t in zip(sources, mono, svc, strict=True)))
+
+
+def wait_in_sync(check: Callable[[], SyncProgress], *, timeout_s: float,
+                 on_progress: Callable[[SyncProgress], None],
+                 alive: Callable[[], bool] = lambda: True) -> SyncProgress:
+    """Poll ``check`` until done; :class:`SyncTimeout` after ``timeout_s`` or when a
+    component stops (``alive`` false). ``on_progress`` sees each new state once."""
     deadline = time.monotonic() + timeout_s
     last = ""
     while True:
-        progress = SyncProgress(dict(zip(sources, zip(
-            count_rows(_sqlalchemy_url(monolith_url), [s.split(".")[-1] for s in sources]),
-            count_rows(_sqlalchemy_url(service_url), targets), strict=True), strict=True)))
+        progress = check()
         if progress.done:
             return progress
-        if progress.describe() != last:
-            last = progress.describe()
+        if progress.detail != last:
+            last = progress.detail
             on_progress(progress)
         if not alive():
             raise SyncTimeout(f"a component stopped during the initial sync ({last})")

@@ -123,21 +123,35 @@ def service_tables(plan: Any, service: str) -> dict[str, str]:
     return out
 
 
-def initial_sync(plan: Any, env: Mapping[str, str], alive: Callable[[], bool]) -> None:
+def initial_sync(plan: Any, env: Mapping[str, str], cdc_url: str | None,
+                 alive: Callable[[], bool]) -> None:
+    """Wait until the service has applied the CDC snapshot (see :mod:`stack_sync`)."""
+    from strangler_proxy.dashboard import get_json
     from strangler_proxy.stack import SERVICE
-    from strangler_proxy.stack_sync import SyncTimeout, wait_in_sync
+    from strangler_proxy.stack_sync import (
+        SyncProgress,
+        SyncTimeout,
+        counts_progress,
+        position_progress,
+        wait_in_sync,
+    )
 
     tables = service_tables(plan, SERVICE)
     if not tables:
         return
+    health = plan.services[SERVICE].upstream.url.rstrip("/") + "/healthz"
+
+    def check() -> SyncProgress:
+        relay = get_json(cdc_url + "/status") if cdc_url else None
+        return position_progress(relay, get_json(health)) or counts_progress(
+            env["DATABASE_URL"], env["NOTIFICATIONS_DATABASE_URL"], tables)
+
     try:
-        done = wait_in_sync(env["DATABASE_URL"], env["NOTIFICATIONS_DATABASE_URL"], tables,
-                            timeout_s=SYNC_TIMEOUT_S, alive=alive,
-                            on_progress=lambda p: _say(f"initial sync: {p.describe()}"))
+        done = wait_in_sync(check, timeout_s=SYNC_TIMEOUT_S, alive=alive,
+                            on_progress=lambda p: _say(f"initial sync: {p.detail}"))
     except SyncTimeout as exc:
         raise click.ClickException(str(exc)) from exc
-    rows = sum(source for source, _ in done.counts.values())
-    _say(f"the {SERVICE} service holds the monolith's {rows} rows of {len(tables)} tables")
+    _say(f"the {SERVICE} service is in sync with the monolith ({done.detail})")
 
 
 def _banner(proxy_url: str, token_from: str, var_dir: Path, plan_path: Path) -> None:
@@ -225,7 +239,8 @@ def up(plan_path: Path, host: str, port: int, var_dir: Path, seed: bool, traffic
             took = supervisor.wait_ready(running)
             _say(f"{component.name} ready in {took:.1f} s (pid {running.process.pid})")
             if component.name == "sink":  # open the proxy only once the service has the data
-                initial_sync(plan, env, lambda: all(r.alive for r in supervisor.running))
+                initial_sync(plan, env, dashboard.probe.cdc_url,
+                             lambda: all(r.alive for r in supervisor.running))
         _banner(f"http://{host}:{port}", token_from, var_dir, Path(plan_path))
         tty = sys.stdout.isatty()
         while failed is None:

@@ -210,3 +210,12 @@ def test_walkthrough_migrates_notifications_under_traffic(tmp_path: Path) -> Non
     finally:
         code = run.stop()
     assert code == 0, run.stderr()
+
+    # 8. a restart after the cutover: the service now holds rows of its own, and the stack
+    # still comes up in sync (by CDC position, not row counts), still at `service`
+    again = StackRun.start(tmp_path, plan_path=run.plan_path, ports=run.ports)
+    try:
+        assert "is in sync with the monolith" in again.stderr()
+        assert _proxy_stage(again, token)[0] == "service"
+    finally:
+        assert again.stop() == 0, again.stderr()
