@@ -4,13 +4,16 @@
 (and canary reads) would compare a full monolith with an empty service, and the report
 would start with a warm-up of false mismatches.
 
-* SQLite relay (the default stack): the service's ``/healthz`` ``source_position``
-  (``COMMIT:CHANGE`` of the newest change it applied) has reached the relay's published
-  ``offset`` (a changelog id) and the relay is streaming — :func:`position_progress`.
-* Otherwise (a PostgreSQL monolith): every mapped table has as many rows in the service
-  as in the monolith — :func:`counts_progress`. Nothing writes before the proxy opens,
-  so equal counts mean caught up (on a first start; the service may hold more rows of
-  its own later, which is why positions are preferred).
+* every mapped table has at least as many rows in the service as in the monolith
+  (:func:`counts_progress`; "at least" because after a cutover the service holds rows
+  of its own), and
+* with the SQLite relay (the default stack), the service's ``/healthz``
+  ``source_position`` (``COMMIT:CHANGE`` of the newest change it applied) has reached
+  the relay's published ``offset`` (a changelog id) and the relay is streaming
+  (:func:`position_progress`) — every snapshot row carries that same position, which is
+  why the counts are needed too.
+
+Nothing writes through the proxy before it opens, so both together mean caught up.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["SyncProgress", "SyncTimeout", "count_rows", "counts_progress",
+__all__ = ["SyncProgress", "SyncTimeout", "both", "count_rows", "counts_progress",
            "position_progress", "wait_in_sync"]
 
 
@@ -77,8 +80,14 @@ def counts_progress(monolith_url: str, service_url: str,
     sources, targets = list(tables), list(tables.values())
     mono = count_rows(_sqlalchemy_url(monolith_url), [s.split(".")[-1] for s in sources])
     svc = count_rows(_sqlalchemy_url(service_url), targets)
-    return SyncProgress(mono == svc, ", ".join(
+    return SyncProgress(all(t >= m for m, t in zip(mono, svc, strict=True)), ", ".join(
         f"{s} {t}/{m}" for s, m, t in zip(sources, mono, svc, strict=True)))
+
+
+def both(first: SyncProgress | None, second: SyncProgress) -> SyncProgress:
+    if first is None:
+        return second
+    return SyncProgress(first.done and second.done, f"{first.detail}; rows {second.detail}")
 
 
 def wait_in_sync(check: Callable[[], SyncProgress], *, timeout_s: float,

@@ -12,6 +12,7 @@ import pytest
 from strangler_proxy.stack_sync import (
     SyncProgress,
     SyncTimeout,
+    both,
     count_rows,
     counts_progress,
     position_progress,
@@ -55,6 +56,15 @@ def test_counts_on_real_files_with_a_missing_table_as_zero(tmp_path: Path) -> No
     assert counts_progress(mono, svc, {"public.accounts_customer": "customer",
                                        "accounts_customer": "notification"}) == SyncProgress(
         False, "public.accounts_customer 3/3, accounts_customer 0/3")
+    _db(tmp_path / "s.sqlite3", "customer", 2)  # rows of the service's own, after a cutover
+    assert counts_progress(mono, svc, {"accounts_customer": "customer"}).done
+
+
+def test_both_position_and_counts_must_be_done() -> None:
+    at, rows = SyncProgress(True, "service at change 9 of 9"), SyncProgress(False, "t 1/5")
+    assert both(at, rows) == SyncProgress(False, "service at change 9 of 9; rows t 1/5")
+    assert both(at, SyncProgress(True, "t 5/5")).done
+    assert both(None, rows) == rows
 
 
 def test_waits_until_caught_up_reporting_each_new_state_once(tmp_path: Path) -> None:

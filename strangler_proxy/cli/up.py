@@ -131,6 +131,7 @@ def initial_sync(plan: Any, env: Mapping[str, str], cdc_url: str | None,
     from strangler_proxy.stack_sync import (
         SyncProgress,
         SyncTimeout,
+        both,
         counts_progress,
         position_progress,
         wait_in_sync,
@@ -143,8 +144,8 @@ def initial_sync(plan: Any, env: Mapping[str, str], cdc_url: str | None,
 
     def check() -> SyncProgress:
         relay = get_json(cdc_url + "/status") if cdc_url else None
-        return position_progress(relay, get_json(health)) or counts_progress(
-            env["DATABASE_URL"], env["NOTIFICATIONS_DATABASE_URL"], tables)
+        return both(position_progress(relay, get_json(health)), counts_progress(
+            env["DATABASE_URL"], env["NOTIFICATIONS_DATABASE_URL"], tables))
 
     try:
         done = wait_in_sync(check, timeout_s=SYNC_TIMEOUT_S, alive=alive,
