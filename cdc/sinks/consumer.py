@@ -141,11 +141,19 @@ class SinkConsumer:
                 "auto.offset.reset": "earliest",
                 "session.timeout.ms": config.session_timeout_ms,
                 "heartbeat.interval.ms": max(500, config.session_timeout_ms // 6),
+                # librdkafka reconnects by itself; record why, for /healthz
+                "error_cb": self._on_kafka_error,
             })
             self._consumer.subscribe(topics, on_assign=self._on_assign)
         except _KafkaException as exc:
             raise KafkaError(f"could not subscribe to {topics}: {_describe(exc)}") from exc
         self.assigned = threading.Event()
+        self._resync = False
+
+    def _on_kafka_error(self, err: Any) -> None:
+        self.stats.last_error = f"kafka: {_describe(err)}"
+        log.warning("kafka client error", extra={"sink": self.applier.sink,
+                                                 "error": _describe(err)})
 
     # -- assignment: resume from the offsets stored with the data -----------------------
 
@@ -162,25 +170,37 @@ class SinkConsumer:
     # -- the loop -----------------------------------------------------------------------
 
     def run(self, stop: threading.Event) -> None:
+        """Until ``stop``: a database or Kafka failure pauses and retries the same batch
+        (it was rewound and nothing was committed); the sink never skips ahead."""
         while not stop.is_set():
             try:
                 self.step()
-            except ApplyError as exc:  # the database is down: wait, the batch was rewound
-                self.stats.last_error = str(exc)
-                log.warning("database unavailable; retrying", extra={"error": str(exc)})
-                stop.wait(self.config.retry_pause_s)
+            except ApplyError as exc:
+                self._pause(stop, "database unavailable; retrying", exc)
+            except KafkaError as exc:
+                self._pause(stop, "kafka unavailable; retrying", exc)
+                self.producer = Producer(self.config.bootstrap_servers)  # drop failed state
+
+    def _pause(self, stop: threading.Event, message: str, exc: Exception) -> None:
+        self.stats.last_error = str(exc)
+        log.warning(message, extra={"sink": self.applier.sink, "error": str(exc)})
+        stop.wait(self.config.retry_pause_s)
 
     def step(self) -> int:
         """Consume and apply one batch; returns how many records it consumed."""
+        if self._resync:
+            self._seek_to_stored_offsets()
+            self._resync = False
         records = self._poll()
         if not records:
             self._observe_lag()
             return 0
         try:
             self._apply(records)
-        except ApplyError:
-            self._rewind(records)
+        except (ApplyError, KafkaError):
+            self._resync = True  # rewind before the next poll, from the stored offsets
             raise
+        self.stats.last_error = None
         self._commit_kafka(records)
         self.stats.batches += 1
         self.stats.last_batch_at = self.clock()
@@ -300,17 +320,16 @@ class SinkConsumer:
                 "reason": error.reason, "error": str(error)})
         self.producer.flush()
 
-    def _rewind(self, records: Sequence[_Record]) -> None:
-        first: dict[tuple[str, int], int] = {}
-        for r in records:
-            slot = (r.topic, r.partition)
-            first[slot] = min(first.get(slot, r.offset), r.offset)
-        for (topic, partition), offset in first.items():
-            try:
-                self._consumer.seek(TopicPartition(topic, partition, offset))
-            except _KafkaException as exc:
-                raise KafkaError(f"could not rewind {topic}[{partition}]: {_describe(exc)}"
-                                 ) from exc
+    def _seek_to_stored_offsets(self) -> None:
+        """Put every assigned partition back where the database says the sink stands."""
+        stored = {(s.topic, s.partition): s.next_offset for s in self.applier.offsets()}
+        try:
+            for tp in self._consumer.assignment():
+                offset = stored.get((tp.topic, tp.partition), OFFSET_BEGINNING)
+                self._consumer.seek(TopicPartition(tp.topic, tp.partition, offset))
+        except _KafkaException as exc:
+            raise KafkaError(f"could not rewind to the stored offsets: {_describe(exc)}"
+                             ) from exc
 
     def _commit_kafka(self, records: Sequence[_Record]) -> None:
         last: dict[tuple[str, int], int] = {}

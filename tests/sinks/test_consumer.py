@@ -206,3 +206,41 @@ def test_database_outage_rewinds_and_loses_nothing(
     assert sorted(_rows(applier)) == [1, 2, 3, 4, 5]
     assert sink.stats.dead_lettered.total() == 0
     engine.dispose()
+
+
+def test_broker_gone_the_sink_waits_and_reports_instead_of_dying(
+    prefix: str, tmp_path: Path
+) -> None:
+    from cdc.embedded_broker import EmbeddedBroker
+
+    engine = sa.create_engine(engine_url(f"sqlite:///{tmp_path / 'svc.sqlite3'}"))
+    Base.metadata.create_all(engine)
+    applier = notifications_applier(engine)
+    broker = EmbeddedBroker()
+    broker.start()
+    try:
+        enc = Encoder(prefix)
+        publish(broker.bootstrap_servers, enc.change(Op.CREATE, None, notification_row(1)))
+        config = SinkConfig(bootstrap_servers=broker.bootstrap_servers,
+                            group_id=f"{prefix}-g", topics=(_topic(prefix),),
+                            poll_timeout_s=0.2, retry_pause_s=0.2)
+        sink = SinkConsumer(config, applier)
+        stop = threading.Event()
+        runner = threading.Thread(target=sink.run, args=(stop,))
+        runner.start()
+        deadline = time.monotonic() + 30
+        while sink.stats.applied < 1 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert _rows(applier) == {1: "Hello"}
+        broker.stop()
+        deadline = time.monotonic() + 30
+        while sink.stats.last_error is None and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert runner.is_alive()  # still there, waiting for Kafka to come back
+        assert sink.stats.last_error is not None
+        stop.set()
+        runner.join(30)
+        assert not runner.is_alive()
+    finally:
+        broker.stop()
+        engine.dispose()
