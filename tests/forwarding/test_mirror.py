@@ -1,0 +1,92 @@
+"""The shadow mirror against a real in-process candidate server."""
+
+from __future__ import annotations
+
+import asyncio
+
+from strangler_proxy.forwarding.forward import Timeouts
+from strangler_proxy.forwarding.mirror import Mirror, MirrorJob
+from strangler_proxy.forwarding.upstream import Upstream
+from strangler_proxy.shadow.observation import DRY_RUN_HEADER, Exchange
+
+
+class ListSink:
+    def __init__(self) -> None:
+        self.got: list[Exchange] = []
+
+    def submit(self, exchange: Exchange) -> None:
+        self.got.append(exchange)
+
+
+def job(candidate: Upstream, *, dry_run: bool = False, method: str = "GET") -> MirrorJob:
+    return MirrorJob(
+        service="svc",
+        route="/x",
+        method=method,
+        target=b"/x?a=1",
+        path=b"/x",
+        query=b"a=1",
+        headers=((b"host", b"shop"), (b"x-request-id", b"r1")),
+        body=b"",
+        request_id="r1",
+        ts=0.0,
+        primary_status=200,
+        primary_headers=((b"content-type", b"text/plain"),),
+        primary_body=b"primary",
+        primary_duration_s=0.001,
+        candidate=candidate,
+        candidate_timeouts=Timeouts(1, 1),
+        monolith=None,
+        monolith_timeouts=Timeouts(1, 1),
+        dry_run=dry_run,
+    )
+
+
+def test_candidate_gets_the_request_and_the_sink_gets_the_exchange() -> None:
+    seen: list[bytes] = []
+
+    async def candidate(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        seen.append(await reader.readuntil(b"\r\n\r\n"))
+        writer.write(b"HTTP/1.1 201 Created\r\nContent-Length: 4\r\n\r\ncand")
+        await writer.drain()
+
+    async def scenario() -> list[Exchange]:
+        server = await asyncio.start_server(candidate, "127.0.0.1", 0)
+        up = Upstream.from_url(f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}")
+        sink = ListSink()
+        mirror = Mirror(sink, maxsize=10, workers=1)
+        mirror.start()
+        assert mirror.accepting("svc", up)
+        mirror.offer(job(up, dry_run=True, method="POST"))
+        await asyncio.wait_for(mirror.queue.join(), 5)
+        await mirror.stop()
+        server.close()
+        return sink.got
+
+    got = asyncio.run(scenario())
+    assert len(got) == 1
+    ex = got[0]
+    assert ex.primary.body == b"primary" and ex.candidate.status == 201
+    assert ex.candidate.body == b"cand" and ex.request.query == "a=1"
+    assert seen[0].startswith(b"POST /x?a=1 HTTP/1.1\r\n")
+    assert DRY_RUN_HEADER.encode() + b": 1" in seen[0]
+
+
+def test_full_queue_drops_and_dead_candidate_is_skipped() -> None:
+    async def scenario() -> dict[tuple[str, str], int]:
+        dead = Upstream.from_url("http://127.0.0.1:1")
+        mirror = Mirror(ListSink(), maxsize=1, workers=1)
+        mirror.offer(job(dead))
+        assert not mirror.accepting("svc", dead)  # queue full: dropped before any work
+        mirror.start()
+        for _ in range(6):
+            await asyncio.wait_for(mirror.queue.join(), 5)
+            if mirror.accepting("svc", dead):
+                mirror.offer(job(dead))
+        await mirror.stop()
+        return dict(mirror.stats)
+
+    stats = asyncio.run(scenario())
+    assert stats[("svc", "dropped")] == 1
+    assert stats[("svc", "candidate_error")] == 5  # then the breaker opened
+    assert stats[("svc", "skipped_candidate_down")] == 2  # the last two rounds
