@@ -53,6 +53,10 @@ STATUS_EVERY_S = 2.0
 OFFSET_EVERY_S = 5.0
 
 
+class _SnapshotStopped(Exception):
+    pass
+
+
 class PgCapture:
     """``PgCapture(config).run()`` — blocks until :meth:`stop` or an error."""
 
@@ -143,6 +147,8 @@ class PgCapture:
 
     def _run(self) -> None:
         cfg = self.config
+        if self._stop.is_set():
+            return
         producer = Producer(
             self._bootstrap(),
             message_timeout_s=cfg.message_timeout_s,
@@ -175,8 +181,8 @@ class PgCapture:
         )
         if plan.create_slot:
             consistent, snapshot_name = self._stream.create_slot(export_snapshot=plan.snapshot)
-            if plan.snapshot:
-                self._run_snapshot(snapshot_name, consistent)
+            if plan.snapshot and not self._run_snapshot(snapshot_name, consistent):
+                return
             self.offsets.save(
                 cfg.offset_name,
                 {
@@ -196,7 +202,9 @@ class PgCapture:
 
     # -- snapshot --------------------------------------------------------------------
 
-    def _run_snapshot(self, snapshot_name: str | None, consistent: int) -> None:
+    def _run_snapshot(self, snapshot_name: str | None, consistent: int) -> bool:
+        """Snapshot every captured table; False when stopped before the end (the next
+        run then snapshots again, since the offsets do not say it completed)."""
         assert self._publisher is not None and self._producer is not None
         self._state = "snapshot"
         publisher, producer, metrics = self._publisher, self._producer, self.metrics
@@ -205,6 +213,8 @@ class PgCapture:
 
         def emit(change: Change) -> None:
             nonlocal emitted
+            if self._stop.is_set():
+                raise _SnapshotStopped
             publisher.publish(change)
             emitted += 1
             if emitted % SERVICE_EVERY == 0:
@@ -234,6 +244,10 @@ class PgCapture:
                 emit=emit,
                 on_progress=on_progress,
             )
+        except _SnapshotStopped:
+            producer.flush(self.config.message_timeout_s)
+            log.info("snapshot stopped before the end; the next run starts it again")
+            return False
         finally:
             conn.close()
         for table, rows in counts.items():
@@ -241,6 +255,7 @@ class PgCapture:
         producer.flush(self.config.message_timeout_s)
         self._count_sent()
         log.info("snapshot complete", extra={"rows": counts, "lsn": format_lsn(consistent)})
+        return True
 
     # -- streaming -------------------------------------------------------------------
 

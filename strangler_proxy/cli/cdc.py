@@ -49,18 +49,28 @@ def cdc() -> None:
 @plan_option
 def run(plan_path: Path) -> None:
     """Snapshot (per snapshot_mode) and stream until SIGTERM/SIGINT."""
+    stopping: list[Any] = []  # the capture once it exists; a stop before that is kept
+
+    def on_signal(signum: int, _frame: Any) -> None:
+        stopping.append(signum)
+        for item in stopping:
+            if hasattr(item, "stop"):
+                item.stop()
+
+    # first thing: a SIGTERM during startup must still end in a clean exit
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+
     from cdc.errors import CdcError
     from cdc.runner import PgCapture
     from strangler_proxy import jsonlog
 
     jsonlog.configure("cdc")
-    capture: Any = _sqlite_capture(plan_path) or PgCapture(_config(plan_path))
-
-    def on_signal(signum: int, _frame: Any) -> None:
+    config = _config(plan_path)
+    capture = PgCapture(config)
+    stopping.append(capture)
+    if any(isinstance(item, int) for item in stopping):
         capture.stop()
-
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
     try:
         capture.run()
     except CdcError as exc:
