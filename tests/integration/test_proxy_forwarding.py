@@ -382,3 +382,12 @@ def test_body_limit_from_environment_overrides_the_plan(tmp_path: Path) -> None:
     ) as small:
         assert small.request("POST", "/upload", body=b"x" * 10)[0] == 200
         assert small.request("POST", "/upload", body=b"x" * 11)[0] == 413
+
+
+def test_host_is_rewritten_when_the_plan_says_so(tmp_path: Path) -> None:
+    plan = PLAN.replace("proxy: {", "proxy: {preserve_host: false, ")
+    with proxy_env(tmp_path, plan, {"monolith": {}, "svc": {}}) as rewritten:
+        _, _, body = rewritten.echo("/echo", headers={"Host": "shop.example"})
+        up = dict(body["headers"])
+        assert up["host"] == rewritten.urls["monolith"].removeprefix("http://")
+        assert up["x-forwarded-host"] == "shop.example"
