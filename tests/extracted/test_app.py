@@ -240,3 +240,25 @@ def test_internal_send_renders_templates_and_is_idempotent(service: ServiceServe
     bad = httpx.post(f"{service.url}/internal/notifications/send", json={"template": 1})
     assert bad.status_code == 400 and set(bad.json()["error"]["fields"]) == {
         "customer_id", "template", "idempotency_key"}
+
+
+def test_database_gone_gives_503_health_and_json_500(
+    pg_database: str, tmp_path: Path, postgres: object
+) -> None:
+    import psycopg2
+
+    _seed(pg_database)
+    dbname = pg_database.rsplit("/", 1)[1]
+    with notifications_service(pg_database, tmp_path) as server:
+        assert httpx.get(f"{server.url}/healthz").status_code == 200
+        conn = psycopg2.connect(postgres.dsn())  # type: ignore[attr-defined]
+        conn.autocommit = True
+        with conn.cursor() as cur:
+            cur.execute(f'DROP DATABASE "{dbname}" WITH (FORCE)')
+        conn.close()
+        health = httpx.get(f"{server.url}/healthz")
+        assert health.status_code == 503 and health.json()["status"] == "error"
+        listing = httpx.get(f"{server.url}/api/notifications")
+        assert listing.status_code == 500
+        assert listing.json() == {"error": {"code": "internal_error",
+                                            "message": "Internal server error."}}
