@@ -43,9 +43,10 @@ log = logging.getLogger("strangler.mirror")
 DRY_RUN = (DRY_RUN_HEADER.encode(), b"1")
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class MirrorJob:
-    """Raw values captured on the request path; decoded by the worker, off the hot path."""
+    """Raw values captured on the request path; decoded by the worker, off the hot path.
+    (Not frozen: a frozen 19-field dataclass costs ~2 µs more per mirrored request.)"""
 
     service: str
     route: str
@@ -74,7 +75,7 @@ class MirrorJob:
             method=self.method,
             path=self.path.decode("latin-1"),
             query=self.query.decode("latin-1"),
-            headers=tuple((n.decode("latin-1"), v.decode("latin-1")) for n, v in self.headers),
+            headers=tuple([(n.decode("latin-1"), v.decode("latin-1")) for n, v in self.headers]),
             body=self.body,
             request_id=self.request_id,
             ts=self.ts,
@@ -89,7 +90,7 @@ def observation(
     duration_s: float,
     error: str | None = None,
 ) -> Observation:
-    decoded = tuple((n.decode("latin-1"), v.decode("latin-1")) for n, v in headers)
+    decoded = tuple([(n.decode("latin-1"), v.decode("latin-1")) for n, v in headers])
     position = next((v for n, v in decoded if n == SOURCE_POSITION_HEADER), None)
     return Observation(target, status, decoded, body, duration_s, error, position)
 
