@@ -66,8 +66,7 @@ def run(plan_path: Path) -> None:
     from strangler_proxy import jsonlog
 
     jsonlog.configure("cdc")
-    config = _config(plan_path)
-    capture = PgCapture(config)
+    capture: Any = _sqlite_capture(plan_path) or PgCapture(_config(plan_path))
     stopping.append(capture)
     if any(isinstance(item, int) for item in stopping):
         capture.stop()
