@@ -244,8 +244,13 @@ def up(plan_path: Path, host: str, port: int, var_dir: Path, seed: bool, traffic
                              lambda: all(r.alive for r in supervisor.running))
         _banner(f"http://{host}:{port}", token_from, var_dir, Path(plan_path))
         tty = sys.stdout.isatty()
+        footer = [f"shop: http://{host}:{port}/shop/   logs: {log_dir}/   admin token: "
+                  f"{token_from}", f"CLI: export STRANGLER_PROXY_URL=http://{host}:{port} "
+                  f"STRANGLER_ADMIN_TOKEN=$(cat {token_from})"
+                  if not token_from.startswith("$") else ""]
         while failed is None:
             for exited in supervisor.dead():
+                footer.append(click.style(f"COMPONENT DOWN: {exited.describe()}", fg="red"))
                 click.secho(f"up: COMPONENT DOWN: {exited.describe()}", err=True, fg="red",
                             bold=True)
                 tail = log_tail(exited.log_path)
@@ -257,7 +262,8 @@ def up(plan_path: Path, host: str, port: int, var_dir: Path, seed: bool, traffic
                                        for r in supervisor.running})
             if tty:
                 click.echo("\x1b[H\x1b[2J" + render_table(
-                    snap, title=f"strangle up — proxy {proxy_url} (Ctrl-C stops)"))
+                    snap, title=f"strangle up — proxy {proxy_url} (Ctrl-C stops)")
+                    + "\n\n" + "\n".join(line for line in footer if line))
             else:
                 click.echo(json.dumps(snap, sort_keys=True))
             if failed is None:
