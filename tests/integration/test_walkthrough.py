@@ -28,7 +28,7 @@ import pytest
 
 from tests.support.stack import StackRun
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 
 # monolith table -> (service table, columns compared)
 TABLES = {
