@@ -14,8 +14,9 @@ import os
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
+from prometheus_client.registry import Collector
 from starlette.types import Receive, Scope, Send
 
 from strangler_proxy import jsonlog
@@ -153,6 +154,8 @@ class ProxyApp:
         await self.plans.start()
         if self.sink_factory is not None:
             self.mirror.sink = self.sink_factory(lambda: self.plans.current)
+            if callable(getattr(self.mirror.sink, "collect", None)):
+                self.metrics.register(cast(Collector, self.mirror.sink))
         self.mirror.start()
         if self.access_log is not None:
             self.access_log.start()
@@ -243,15 +246,19 @@ def create_app(
     )
 
 
+DEFAULT_SINK = "strangler_proxy.shadow.sink:engine_from_plan"
+
+
 def app_from_env() -> ProxyApp:
     """uvicorn factory: ``STRANGLE_PLAN``, ``STRANGLER_ADMIN_TOKEN``,
     ``STRANGLER_ACCESS_LOG`` (``0`` turns it off), ``STRANGLER_SINK`` (``module:callable``
-    taking the loaded plan and returning an ExchangeSink)."""
+    taking the loaded plan and returning an ExchangeSink; default: the shadow comparison
+    engine writing to the plan's ``shadow_store``; ``none`` discards exchanges)."""
     jsonlog.configure("proxy", os.environ.get("STRANGLER_LOG_LEVEL", "INFO").upper())
     plan = Path(os.environ.get("STRANGLE_PLAN", "migration_plan.yaml"))
     sink_factory = None
-    spec = os.environ.get("STRANGLER_SINK")
-    if spec:
+    spec = os.environ.get("STRANGLER_SINK", DEFAULT_SINK)
+    if spec.lower() not in ("", "none", "null"):
         import importlib
 
         module, _, attr = spec.partition(":")

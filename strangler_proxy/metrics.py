@@ -18,6 +18,7 @@ from prometheus_client.core import (
     HistogramMetricFamily,
     Metric,
 )
+from prometheus_client.registry import Collector
 
 LATENCY_BUCKETS = (
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
@@ -57,6 +58,10 @@ class ProxyMetrics:
     def observe(self, service: str, target: str, status: int, seconds: float) -> None:
         self.requests[(service, target, status)] += 1
         self.latency[(service, target)].observe(seconds)
+
+    def register(self, collector: Collector) -> None:
+        """Expose another component's Prometheus collector (e.g. the shadow engine)."""
+        self._registry.register(collector)
 
     def render(self) -> bytes:
         return bytes(generate_latest(self._registry))

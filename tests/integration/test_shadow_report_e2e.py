@@ -52,13 +52,8 @@ def stack(
             plan.write_text(
                 PLAN.replace("MONOLITH", monolith.url).replace("CANDIDATE", candidate.url)
             )
-            proxy = start_proxy(
-                plan,
-                {
-                    "STRANGLER_SINK": "strangler_proxy.shadow.sink:engine_from_plan",
-                    "STRANGLER_ACCESS_LOG": "0",
-                },
-            )
+            # No STRANGLER_SINK: the comparison engine is the proxy's default sink.
+            proxy = start_proxy(plan, {"STRANGLER_ACCESS_LOG": "0"})
             try:
                 yield plan, proxy, monolith
             finally:
@@ -98,6 +93,19 @@ def traffic(stack: tuple[Path, Server, MonolithServer]) -> Path:
     store.close()
     assert compared == REQUESTS
     return plan
+
+
+def test_proxy_metrics_expose_the_engine_counters(
+    stack: tuple[Path, Server, MonolithServer], traffic: Path
+) -> None:
+    _, proxy, _ = stack
+    text = httpx.get(proxy.url + "/_strangler/metrics", timeout=10).text
+    mismatched = [
+        line for line in text.splitlines()
+        if line.startswith('strangler_shadow_comparisons_total{outcome="mismatched"}')
+    ]
+    assert mismatched, text
+    assert float(mismatched[0].rsplit(" ", 1)[1]) >= REQUESTS
 
 
 def test_json_report_flags_exactly_the_changed_field(traffic: Path) -> None:

@@ -149,9 +149,9 @@ def test_prometheus_collector() -> None:
     engine.submit(pair())
     engine.process([pair()])
     text = generate_latest(registry).decode()
-    assert "strangler_shadow_drops_total 1.0" in text
+    assert "strangler_shadow_compare_drops_total 1.0" in text
     assert 'strangler_shadow_comparisons_total{outcome="mismatched"} 1.0' in text
-    assert "strangler_shadow_queue_depth 1.0" in text
+    assert "strangler_shadow_compare_queue_depth 1.0" in text
     engine.close()
 
 
