@@ -62,6 +62,9 @@ def main(argv: list[str]) -> int:
         cmd = [str(BIN / "python"), "-m", "bench", *rest]
     else:
         cmd = [str(BIN / "strangle"), verb, *rest]
+    if os.name == "posix":
+        # Become the command, so signals (Ctrl-C, SIGTERM from a supervisor) reach it directly.
+        os.execv(cmd[0], cmd)
     try:
         return subprocess.run(cmd).returncode
     except KeyboardInterrupt:
