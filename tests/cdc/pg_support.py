@@ -13,6 +13,7 @@ from typing import Any
 
 import orjson
 import psycopg2
+import yaml
 from confluent_kafka import Consumer, TopicPartition
 
 from cdc.config import CdcConfig, pg_dsn
@@ -151,3 +152,16 @@ def slots_here(url: str) -> int:
     """Replication slots of this test's database (slots are cluster-wide)."""
     return int(query(url, "SELECT count(*) FROM pg_replication_slots "
                           "WHERE database = current_database()")[0][0])
+
+
+def write_plan(path: Path, url: str, bootstrap: str, prefix: str, **cdc: Any) -> Path:
+    plan = {
+        "version": 1,
+        "kafka": {"bootstrap_servers": bootstrap, "topic_prefix": prefix},
+        "cdc": {"database_url": url, "state_dir": str(path.parent / "state"),
+                "heartbeat_interval_s": 0.5, "message_timeout_s": 10,
+                "http": {"host": "127.0.0.1", "port": 0}, **cdc},
+        "services": {"ledger": {"data": {"owner": "monolith", "tables": {"ledger": "entry"}}}},
+    }
+    path.write_text(yaml.safe_dump(plan))
+    return path

@@ -10,8 +10,15 @@ from click.testing import CliRunner
 
 from cdc.runner import PgCapture
 from strangler_proxy.cli import cli
-from tests.cdc.pg_support import TopicReader, execute, make_config, query, running, slots_here
-from tests.cdc.test_pg_crash_resume import write_plan
+from tests.cdc.pg_support import (
+    TopicReader,
+    execute,
+    make_config,
+    query,
+    running,
+    slots_here,
+    write_plan,
+)
 
 
 def _plan(tmp_path: Path, url: str, bootstrap: str, prefix: str) -> Path:

@@ -15,25 +15,11 @@ from pathlib import Path
 from typing import Any
 
 import psycopg2
-import yaml
 
 from cdc.config import pg_dsn
-from tests.cdc.pg_support import TopicReader, execute
+from tests.cdc.pg_support import TopicReader, execute, write_plan
 
 RUN = [sys.executable, "-c", "from strangler_proxy.cli import main; main()", "cdc", "run"]
-
-
-def write_plan(path: Path, url: str, bootstrap: str, prefix: str, **cdc: Any) -> Path:
-    plan = {
-        "version": 1,
-        "kafka": {"bootstrap_servers": bootstrap, "topic_prefix": prefix},
-        "cdc": {"database_url": url, "state_dir": str(path.parent / "state"),
-                "heartbeat_interval_s": 0.5, "message_timeout_s": 10,
-                "http": {"host": "127.0.0.1", "port": 0}, **cdc},
-        "services": {"ledger": {"data": {"owner": "monolith", "tables": {"ledger": "entry"}}}},
-    }
-    path.write_text(yaml.safe_dump(plan))
-    return path
 
 
 def start(plan: Path, log: Path) -> subprocess.Popen[bytes]:
