@@ -17,6 +17,7 @@
       state_dir: var/cdc
       topic_partitions: 1
       producer: {}                  # extra librdkafka settings
+      provide_transaction_metadata: false   # BEGIN/END on <prefix>.transaction + blocks
 
 Captured tables are the keys of every ``services.<name>.data.tables`` whose
 ``data.owner`` is the monolith (the default); ``schema.table`` or bare ``table``
@@ -44,6 +45,7 @@ EMBEDDED = "embedded"
 
 _KNOWN_KEYS = {
     "database_url",
+    "provide_transaction_metadata",
     "snapshot_mode",
     "slot",
     "publication",
@@ -82,6 +84,7 @@ class CdcConfig:
     state_dir: Path = Path("var/cdc")
     topic_partitions: int = 1
     producer: Mapping[str, Any] = field(default_factory=dict)
+    provide_transaction_metadata: bool = False
 
     def __post_init__(self) -> None:
         default = "strangler_" + re.sub(r"[^a-z0-9_]", "_", self.topic_prefix.lower())
@@ -196,6 +199,7 @@ def parse_config(
         state_dir=state_dir if state_dir.is_absolute() else base_dir / state_dir,
         topic_partitions=int(_number(cdc, "topic_partitions", 1, 1)),
         producer=dict(producer),
+        provide_transaction_metadata=bool(cdc.get("provide_transaction_metadata", False)),
     )
 
 

@@ -87,6 +87,35 @@ _HEARTBEAT_VALUE = {
 }
 
 
+_TRANSACTION_KEY = {
+    "type": "struct",
+    "fields": [_f("string", "id")],
+    "optional": False,
+    "name": "io.debezium.connector.common.TransactionMetadataKey",
+}
+_TRANSACTION_VALUE = {
+    "type": "struct",
+    "fields": [
+        _f("string", "status"),
+        _f("string", "id"),
+        _f("int64", "event_count", True),
+        {
+            "type": "array",
+            "items": {
+                "type": "struct",
+                "fields": [_f("string", "data_collection"), _f("int64", "event_count")],
+                "optional": False,
+            },
+            "optional": True,
+            "field": "data_collections",
+        },
+        _f("int64", "ts_ms"),
+    ],
+    "optional": False,
+    "name": "io.debezium.connector.common.TransactionMetadataValue",
+}
+
+
 def field_schema(column: Column, optional: bool | None = None) -> dict[str, Any]:
     """A struct field's schema in JsonConverter's key order."""
     base = column.type.schema
@@ -182,6 +211,11 @@ class JsonConverter:
             return (
                 None if key is None else orjson.dumps(key),
                 None if value is None else orjson.dumps(value),
+            )
+        if record.kind is RecordKind.TRANSACTION:
+            return (
+                self._wrap(orjson.dumps(_TRANSACTION_KEY), key),
+                self._wrap(orjson.dumps(_TRANSACTION_VALUE), value),
             )
         if record.kind is RecordKind.HEARTBEAT:
             return (

@@ -32,6 +32,8 @@ __all__ = [
     "heartbeat_topic",
     "records_for",
     "topic_name",
+    "transaction_id",
+    "transaction_record",
     "transaction_topic",
 ]
 
@@ -55,6 +57,7 @@ class RecordKind(StrEnum):
     CHANGE = "change"
     TOMBSTONE = "tombstone"
     HEARTBEAT = "heartbeat"
+    TRANSACTION = "transaction"
 
 
 @dataclass(frozen=True, slots=True)
@@ -255,3 +258,30 @@ def heartbeat_record(prefix: str, *, now_ms: int) -> Record:
         None,
         None,
     )
+
+
+def transaction_id(tx_id: int, lsn: int) -> str:
+    """Debezium's PostgreSQL transaction id: ``"<xid>:<LSN>"``."""
+    return f"{tx_id}:{lsn}"
+
+
+def transaction_record(
+    prefix: str,
+    *,
+    status: str,
+    tx: str,
+    ts_ms: int,
+    counts: dict[str, int] | None = None,
+) -> Record:
+    """A BEGIN or END record for ``<prefix>.transaction``
+    (``provide.transaction.metadata``); ``counts`` is events per data collection."""
+    value: dict[str, Any] = {
+        "status": status,
+        "id": tx,
+        "event_count": None if counts is None else sum(counts.values()),
+        "data_collections": None
+        if counts is None
+        else [{"data_collection": name, "event_count": n} for name, n in counts.items()],
+        "ts_ms": ts_ms,
+    }
+    return Record(RecordKind.TRANSACTION, transaction_topic(prefix), {"id": tx}, value, None, None)

@@ -15,7 +15,16 @@ from typing import Any
 
 from cdc.converter import JsonConverter
 from cdc.delivery import Txn
-from cdc.events import Change, Connector, Op, Table, heartbeat_record, records_for, topic_name
+from cdc.events import (
+    Change,
+    Connector,
+    Op,
+    Record,
+    Table,
+    heartbeat_record,
+    records_for,
+    topic_name,
+)
 from cdc.kafka import Producer
 
 __all__ = ["Publisher"]
@@ -111,6 +120,18 @@ class Publisher:
     def delivered(self) -> int:
         """Records Kafka confirmed so far (heartbeats included)."""
         return self.producer.confirmed
+
+    def publish_record(self, rec: Record, txn: Txn[Any] | None = None) -> None:
+        """A record that is not a row change (transaction metadata), counted on ``txn``."""
+        if rec.topic not in self._topics:
+            self.producer.ensure_topic(rec.topic)
+            self._topics.add(rec.topic)
+        key, value = self.converter.serialize(rec)
+        if txn is not None:
+            txn.sent()
+        self.producer.produce(
+            rec.topic, key, value, self._nothing if txn is None else txn.delivered
+        )
 
     def heartbeat(self, on_delivery: Callable[[], None] | None = None) -> None:
         rec = heartbeat_record(self.connector.name, now_ms=self.clock_ns() // 1_000_000)

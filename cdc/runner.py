@@ -15,13 +15,14 @@ Kafka, acknowledges what was confirmed and exits.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +31,7 @@ from cdc.converter import JsonConverter
 from cdc.delivery import AckTracker, Txn
 from cdc.embedded_broker import EmbeddedBroker
 from cdc.errors import CdcError, ConfigError, DecodeError
-from cdc.events import Change, Connector
+from cdc.events import Change, Connector, transaction_id, transaction_record
 from cdc.kafka import Producer
 from cdc.observability import Metrics, StatusServer
 from cdc.offsets import OffsetStore, open_store
@@ -55,6 +56,52 @@ OFFSET_EVERY_S = 5.0
 
 class _SnapshotStopped(Exception):
     pass
+
+
+class _TransactionMetadata:
+    """Debezium's ``provide.transaction.metadata``: BEGIN/END records on
+    ``<prefix>.transaction`` and a ``transaction`` block in every change event. The
+    BEGIN/END records belong to the transaction's delivery like its changes."""
+
+    def __init__(self, publisher: Publisher, prefix: str) -> None:
+        self.publisher = publisher
+        self.prefix = prefix
+        self.id = ""
+        self.total = 0
+        self.counts: dict[str, int] = {}
+
+    def begin(self, msg: Begin, txn: Txn[int]) -> None:
+        self.id = transaction_id(msg.xid, msg.final_lsn)
+        self.total = 0
+        self.counts = {}
+        rec = transaction_record(
+            self.prefix, status="BEGIN", tx=self.id, ts_ms=msg.commit_ts_us // 1000
+        )
+        self.publisher.publish_record(rec, txn)
+
+    def annotate(self, changes: Sequence[Change]) -> list[Change]:
+        out = []
+        for change in changes:
+            name = change.table.qualified
+            self.total += 1
+            self.counts[name] = self.counts.get(name, 0) + 1
+            block = {
+                "id": self.id,
+                "total_order": self.total,
+                "data_collection_order": self.counts[name],
+            }
+            out.append(dataclasses.replace(change, transaction=block))
+        return out
+
+    def end(self, msg: Commit, txn: Txn[int]) -> None:
+        rec = transaction_record(
+            self.prefix,
+            status="END",
+            tx=self.id,
+            ts_ms=msg.commit_ts_us // 1000,
+            counts=self.counts,
+        )
+        self.publisher.publish_record(rec, txn)
 
 
 class PgCapture:
@@ -269,6 +316,11 @@ class PgCapture:
         assembler = ChangeAssembler(self._facts, captured=frozenset(self.config.tables))
         feed, publish = assembler.feed, publisher.publish
         txn: Txn[int] | None = None
+        meta = (
+            _TransactionMetadata(publisher, self.config.topic_prefix)
+            if self.config.provide_transaction_metadata
+            else None
+        )
         received = 0
         now = time.monotonic()
         self._next_heartbeat = now + self.config.heartbeat_interval_s
@@ -291,12 +343,19 @@ class PgCapture:
             cls = msg.__class__
             if cls is Begin:
                 txn = tracker.begin()
+                if meta is not None:
+                    assert isinstance(msg, Begin)
+                    meta.begin(msg, txn)
             elif changes:
+                if meta is not None:
+                    changes = meta.annotate(changes)
                 for change in changes:
                     publish(change, txn)
                 self._last_change = changes[-1]
             elif cls is Commit and txn is not None:
                 assert isinstance(msg, Commit)
+                if meta is not None:
+                    meta.end(msg, txn)
                 tracker.commit(txn, msg.end_lsn)
                 self._unacked_commits.append((msg.end_lsn, msg.commit_ts_us))
                 txn = None
