@@ -29,7 +29,7 @@ def _stamp() -> Path:
 
 
 def ensure_venv() -> None:
-    if sys.version_info < (3, 11):
+    if sys.version_info < (3, 11):  # noqa: UP036 - dev.py may be run by an older python3
         sys.exit(f"strangler needs Python >= 3.11 (this is {sys.version.split()[0]})")
     if _stamp().exists():
         return

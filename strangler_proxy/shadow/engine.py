@@ -156,13 +156,17 @@ class ShadowEngine:
             compared.add_metric([outcome], n)
         yield compared
         yield CounterMetricFamily(
-            "strangler_shadow_compare_drops", "Exchanges dropped: comparison queue full.", stats.drops
+            "strangler_shadow_compare_drops",
+            "Exchanges dropped: comparison queue full.",
+            stats.drops,
         )
         yield CounterMetricFamily(
             "strangler_shadow_store_errors", "Failed shadow store writes.", stats.store_errors
         )
         yield GaugeMetricFamily(
-            "strangler_shadow_compare_queue_depth", "Exchanges waiting for comparison.", stats.queue_depth
+            "strangler_shadow_compare_queue_depth",
+            "Exchanges waiting for comparison.",
+            stats.queue_depth,
         )
 
     # -- the worker -----------------------------------------------------------------
