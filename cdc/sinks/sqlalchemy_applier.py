@@ -15,8 +15,9 @@ the poison one.
 from __future__ import annotations
 
 import json
+import operator
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,6 +33,7 @@ from cdc.sinks.position import Position
 OFFSETS_TABLE = "strangler_sink_offsets"
 ROWS_TABLE = "strangler_sink_rows"
 _CHUNK = 1000
+_PAGE = 5000  # rows per execute_values statement
 
 
 class ApplyError(RuntimeError):
@@ -209,7 +211,13 @@ class SqlAlchemyApplier:
             assert not isinstance(write, Truncate)
             by_model.setdefault(write.model, []).append(write)
         applied = 0
+        pg = self._dialect == "postgresql" and conn.dialect.driver == "psycopg2"
         for model, writes in by_model.items():
+            if pg:
+                fresh = self._claim_positions(conn, model, writes)
+                applied += len(fresh)
+                self._write(conn, model, fresh, positions_done=True)
+                continue
             stored = self._stored_positions(conn, model, (w.key for w in writes))
             fresh = [
                 w for w in writes
@@ -220,6 +228,45 @@ class SqlAlchemyApplier:
             applied += len(fresh)
             self._write(conn, model, fresh)
         return applied
+
+    def _claim_positions(
+        self, conn: Connection, model: str, writes: Sequence[Upsert | Delete]
+    ) -> list[Upsert | Delete]:
+        """PostgreSQL: store the positions of the writes that are newer than the stored
+        ones and return those writes (tombstones always), in one statement — the position
+        check runs inside the upsert (``ON CONFLICT ... WHERE`` + ``RETURNING``)."""
+        keyed: dict[str, Upsert | Delete] = {}
+        fresh: list[Upsert | Delete] = []
+        values: list[tuple[str, str, int, int]] = []
+        for w in writes:
+            if w.position is None:
+                fresh.append(w)
+            else:
+                text = row_key(w.key)
+                keyed[text] = w
+                values.append((model, text, w.position.commit, w.position.change))
+        if values:
+            sql = self._pg_claim_sql(conn)
+            for (text,) in self._pg_execute(conn, sql, values, fetch=True):
+                fresh.append(keyed[text])
+        return fresh
+
+    def _pg_claim_sql(self, conn: Connection) -> str:
+        slot = (ROWS_TABLE, ("claim",), ())
+        sql = self._sql_cache.get(slot)
+        if sql is None:
+            name = conn.dialect.identifier_preparer.format_table(self.rows_table)
+            columns = ("model", "row_key", "position_commit", "position_change")
+            sql = (f"INSERT INTO {name} AS stored ({', '.join(columns)}) "
+                   f"{_pg_source(conn, self.rows_table, columns)} "
+                   "ON CONFLICT (model, row_key) DO UPDATE SET "
+                   "position_commit = EXCLUDED.position_commit, "
+                   "position_change = EXCLUDED.position_change "
+                   "WHERE (stored.position_commit, stored.position_change) "
+                   "< (EXCLUDED.position_commit, EXCLUDED.position_change) "
+                   "RETURNING row_key")
+            self._sql_cache[slot] = sql
+        return sql
 
     def _stored_positions(
         self, conn: Connection, model: str, keys: Iterable[Key]
@@ -236,18 +283,19 @@ class SqlAlchemyApplier:
                 found[key] = Position(commit, change)
         return found
 
-    def _write(self, conn: Connection, model: str, writes: Sequence[Upsert | Delete]) -> None:
+    def _write(self, conn: Connection, model: str, writes: Sequence[Upsert | Delete], *,
+               positions_done: bool = False) -> None:
         table = self.models[model]
         key_columns = next(m.key for m in self.mapping.tables if m.model == model)
-        upserts: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+        upserts: dict[tuple[str, ...], list[Mapping[str, Any]]] = {}
         deletes: list[Key] = []
         positions: list[dict[str, Any]] = []
         for w in writes:
             if isinstance(w, Upsert):
-                upserts.setdefault(tuple(w.row), []).append(dict(w.row))
+                upserts.setdefault(tuple(w.row), []).append(w.row)
             else:
                 deletes.append(w.key)
-            if w.position is not None:
+            if w.position is not None and not positions_done:
                 positions.append({
                     "model": model, "row_key": row_key(w.key),
                     "position_commit": w.position.commit, "position_change": w.position.change,
@@ -267,23 +315,40 @@ class SqlAlchemyApplier:
                                  positions)
 
     def _execute_upsert(self, conn: Connection, table: sa.Table, key: Sequence[str],
-                        columns: Sequence[str], rows: list[dict[str, Any]]) -> None:
+                        columns: Sequence[str], rows: Sequence[Mapping[str, Any]]) -> None:
         """SQLite: one executemany. PostgreSQL: psycopg2's ``execute_values`` (multi-row
         VALUES pages; its plain executemany is one round trip per row)."""
         if self._dialect != "postgresql" or conn.dialect.driver != "psycopg2":
-            conn.execute(self._upsert(table, key, columns), rows)
+            conn.execute(self._upsert(table, key, columns), [dict(r) for r in rows])
             return
-        import psycopg2
-        from psycopg2.extras import Json, execute_values
+        from psycopg2.extras import Json
 
         sql = self._pg_upsert_sql(conn, table, key, columns)
-        values = [
-            tuple(Json(v) if isinstance(v, dict | list) else v for v in (r[c] for c in columns))
-            for r in rows
-        ]
+        json_columns = {c for c in columns
+                        if column_kind(table.c[c]) == "json"}
+        if json_columns:
+            values: list[tuple[Any, ...]] = [
+                tuple(Json(v) if c in json_columns and isinstance(v, dict | list) else v
+                      for c, v in ((c, r[c]) for c in columns))
+                for r in rows
+            ]
+        else:
+            getter = operator.itemgetter(*columns)
+            values = [getter(r) for r in rows] if len(columns) > 1 else [
+                (getter(r),) for r in rows]
+        self._pg_execute(conn, sql, values, fetch=False)
+
+    def _pg_execute(self, conn: Connection, sql: str, values: Sequence[tuple[Any, ...]], *,
+                    fetch: bool) -> list[tuple[Any, ...]]:
+        import psycopg2
+        from psycopg2.extras import execute_values
+
         cursor = conn.connection.cursor()
         try:
-            execute_values(cursor, sql, values, page_size=1000)
+            if f" {_VALUES} " not in sql:
+                cursor.execute(sql, [list(column) for column in zip(*values, strict=True)])
+                return list(cursor.fetchall()) if fetch else []
+            return list(execute_values(cursor, sql, values, page_size=_PAGE, fetch=fetch) or [])
         except psycopg2.IntegrityError as exc:
             raise ApplyError("constraint", str(exc).strip().splitlines()[0]) from exc
         except psycopg2.Error as exc:
@@ -301,7 +366,8 @@ class SqlAlchemyApplier:
             updates = [c for c in columns if c not in key]
             action = ("DO UPDATE SET " + ", ".join(f"{quote(c)} = EXCLUDED.{quote(c)}"
                                                    for c in updates)) if updates else "DO NOTHING"
-            sql = (f"INSERT INTO {name} ({', '.join(quote(c) for c in columns)}) VALUES %s "
+            sql = (f"INSERT INTO {name} ({', '.join(quote(c) for c in columns)}) "
+                   f"{_pg_source(conn, table, columns)} "
                    f"ON CONFLICT ({', '.join(quote(c) for c in key)}) {action}")
             self._sql_cache[slot] = sql
         return sql
@@ -377,6 +443,20 @@ class SqlAlchemyApplier:
             self._upsert(t, ("sink", "topic", "partition"), tuple(next(iter(latest.values())))),
             list(latest.values()),
         )
+
+
+_VALUES = "VALUES %s"
+
+
+def _pg_source(conn: Connection, table: sa.Table, columns: Sequence[str]) -> str:
+    """The rows to insert: ``unnest`` of one typed array parameter per column (one
+    adapted list each instead of a formatted VALUES tuple per row; PostgreSQL plans it
+    faster too), or psycopg2's ``VALUES %s`` for columns that are arrays themselves."""
+    types = [table.c[c].type for c in columns]
+    if any(isinstance(t, sa.ARRAY) for t in types):
+        return _VALUES
+    arrays = ", ".join(f"%s::{t.compile(dialect=conn.dialect)}[]" for t in types)
+    return f"SELECT * FROM unnest({arrays})"
 
 
 def _db_message(exc: DBAPIError) -> str:
