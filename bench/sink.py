@@ -6,8 +6,9 @@ The events are real JsonConverter records (schema + payload) for the monolith's
 ``notifications_notification`` table, made by the CDC source's own encoder: 80% creates,
 20% updates of earlier rows. For each database the run measures
 
-* ``sink``: the whole sink path — parse JSON, plan (decode, map, coerce), collapse, look
-  up stored row positions, upsert rows + positions + offsets, one transaction per batch;
+* ``sink``: the whole sink path — parse JSON, plan (decode, map, coerce), collapse, check
+  stored row positions (SQLite: a SELECT; PostgreSQL: inside the position upsert), upsert
+  rows + positions + offsets, one transaction per batch;
 * ``reference``: the floor on the same machine and database — the already-decoded final
   rows written with one SQLAlchemy Core ``executemany`` INSERT per batch, no positions,
   no offsets, no JSON.

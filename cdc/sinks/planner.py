@@ -203,12 +203,12 @@ def _map_row(
 
 
 def _key(mapping: TableMapping, row: Mapping[str, Any]) -> Key:
-    missing = [c for c in mapping.key if c not in row]
-    if missing:
+    try:
+        return tuple([row[c] for c in mapping.key])
+    except KeyError as exc:
         raise PoisonEvent(
-            "missing_key", f"{mapping.source}: key column {missing[0]!r} missing from event"
-        )
-    return tuple(row[c] for c in mapping.key)
+            "missing_key", f"{mapping.source}: key column {exc.args[0]!r} missing from event"
+        ) from None
 
 
 def _source_ts(source: Mapping[str, Any]) -> int | None:

@@ -152,6 +152,7 @@ class SqlAlchemyApplier:
         )
         self._dialect = engine.dialect.name
         self._sql_cache: dict[tuple[str, tuple[str, ...], tuple[str, ...]], str] = {}
+        self._offsets_statement: sa.Executable | None = None
 
     def create_tables(self) -> None:
         """Create the bookkeeping tables if missing (services normally migrate them)."""
@@ -237,17 +238,17 @@ class SqlAlchemyApplier:
         check runs inside the upsert (``ON CONFLICT ... WHERE`` + ``RETURNING``)."""
         keyed: dict[str, Upsert | Delete] = {}
         fresh: list[Upsert | Delete] = []
-        values: list[tuple[str, str, int, int]] = []
+        values: list[tuple[str, int, int]] = []
         for w in writes:
             if w.position is None:
                 fresh.append(w)
             else:
                 text = row_key(w.key)
                 keyed[text] = w
-                values.append((model, text, w.position.commit, w.position.change))
+                values.append((text, w.position.commit, w.position.change))
         if values:
             sql = self._pg_claim_sql(conn)
-            for (text,) in self._pg_execute(conn, sql, values, fetch=True):
+            for (text,) in self._pg_execute(conn, sql, values, fetch=True, first=model):
                 fresh.append(keyed[text])
         return fresh
 
@@ -256,9 +257,9 @@ class SqlAlchemyApplier:
         sql = self._sql_cache.get(slot)
         if sql is None:
             name = conn.dialect.identifier_preparer.format_table(self.rows_table)
-            columns = ("model", "row_key", "position_commit", "position_change")
-            sql = (f"INSERT INTO {name} AS stored ({', '.join(columns)}) "
-                   f"{_pg_source(conn, self.rows_table, columns)} "
+            columns = ("row_key", "position_commit", "position_change")
+            sql = (f"INSERT INTO {name} AS stored (model, {', '.join(columns)}) "
+                   f"SELECT %s, * FROM ({_pg_source(conn, self.rows_table, columns)}) AS v "
                    "ON CONFLICT (model, row_key) DO UPDATE SET "
                    "position_commit = EXCLUDED.position_commit, "
                    "position_change = EXCLUDED.position_change "
@@ -339,14 +340,17 @@ class SqlAlchemyApplier:
         self._pg_execute(conn, sql, values, fetch=False)
 
     def _pg_execute(self, conn: Connection, sql: str, values: Sequence[tuple[Any, ...]], *,
-                    fetch: bool) -> list[tuple[Any, ...]]:
+                    fetch: bool, first: Any = None) -> list[tuple[Any, ...]]:
+        """Run an upsert built by ``_pg_source``; ``first``: the leading scalar parameter
+        of a statement that has one (it must use ``unnest``)."""
         import psycopg2
         from psycopg2.extras import execute_values
 
         cursor = conn.connection.cursor()
         try:
             if f" {_VALUES} " not in sql:
-                cursor.execute(sql, [list(column) for column in zip(*values, strict=True)])
+                arrays = [list(column) for column in zip(*values, strict=True)]
+                cursor.execute(sql, arrays if first is None else [first, *arrays])
                 return list(cursor.fetchall()) if fetch else []
             return list(execute_values(cursor, sql, values, page_size=_PAGE, fetch=fetch) or [])
         except psycopg2.IntegrityError as exc:
@@ -426,22 +430,24 @@ class SqlAlchemyApplier:
                 entry["source_ts_ms"] = c.source_ts_ms
         if not latest:
             return
+        if self._offsets_statement is None:
+            self._offsets_statement = self._offsets_upsert()
+        conn.execute(self._offsets_statement, list(latest.values()))
+
+    def _offsets_upsert(self) -> sa.Executable:
+        """One statement: a batch without positions or source times keeps the stored ones."""
         t = self.offsets_table
-        existing = {
-            (r.topic, r.partition): r
-            for r in conn.execute(sa.select(t).where(t.c.sink == self.sink))
-        }
-        for slot, entry in latest.items():
-            old = existing.get(slot)
-            if old is not None:
-                if entry["position_commit"] is None:
-                    entry["position_commit"] = old.position_commit
-                    entry["position_change"] = old.position_change
-                if entry["source_ts_ms"] is None:
-                    entry["source_ts_ms"] = old.source_ts_ms
-        conn.execute(
-            self._upsert(t, ("sink", "topic", "partition"), tuple(next(iter(latest.values())))),
-            list(latest.values()),
+        if self._dialect not in ("sqlite", "postgresql"):
+            raise ApplyError("database", f"upsert not supported on dialect {self._dialect!r}")
+        insert = (sqlite.insert if self._dialect == "sqlite" else postgresql.insert)(t)
+        kept = ("position_commit", "position_change", "source_ts_ms")
+        return insert.on_conflict_do_update(
+            index_elements=["sink", "topic", "partition"],
+            set_={
+                "next_offset": insert.excluded.next_offset,
+                "applied_ts_ms": insert.excluded.applied_ts_ms,
+                **{c: sa.func.coalesce(insert.excluded[c], t.c[c]) for c in kept},
+            },
         )
 
 

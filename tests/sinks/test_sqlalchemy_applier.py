@@ -179,3 +179,28 @@ def test_restart_offsets_rereads_topics_but_keeps_positions(applier: SqlAlchemyA
     assert state.next_offset == 0 and state.position == Position(10, 10)
     replay = _apply(applier, [(_event("c", _person(1, "old"), 9), None)], start=0)
     assert replay.skipped == 1 and _rows(engine)[0]["first_name"] == "a"
+
+
+def test_one_batch_mixes_stale_duplicate_fresh_and_tombstone(applier: SqlAlchemyApplier,
+                                                             engine: sa.Engine) -> None:
+    """The position check per row inside one batch (on PostgreSQL it runs in the upsert)."""
+    _apply(applier, [(_event("c", _person(i, "v1"), 10 + i), None) for i in (1, 2, 3, 4)])
+    result = _apply(applier, [
+        (_event("u", _person(1, "stale"), 5), None),     # older than stored: skipped
+        (_event("u", _person(2, "v2"), 30), None),       # newer: applied
+        (None, json.dumps({"id": 3})),                   # tombstone: always applied
+        (_event("u", _person(4, "dup"), 14), None),      # same position: a redelivery
+        (_event("c", _person(5, "new"), 31), None),      # unknown row: applied
+    ], start=4)
+    assert (result.applied, result.skipped) == (3, 2)
+    assert [(r["id"], r["first_name"]) for r in _rows(engine)] == [
+        (1, "v1"), (2, "v2"), (4, "v1"), (5, "new")]
+    with engine.connect() as conn:
+        stored = {key: change for key, change in conn.execute(sa.text(
+            "SELECT row_key, position_change FROM strangler_sink_rows"))}
+    assert stored == {"1": 11, "2": 30, "3": 13, "4": 14, "5": 31}
+    # a batch of tombstones only carries no position: the stored one stays
+    _apply(applier, [(None, json.dumps({"id": 5}))], start=9)
+    [state] = applier.offsets()
+    assert state.next_offset == 10 and state.position == Position(31, 31)
+    assert state.source_ts_ms == 1031
