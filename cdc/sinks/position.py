@@ -30,6 +30,11 @@ class Position:
     def __str__(self) -> str:
         return f"{self.commit}:{self.change}"
 
+    def header_value(self) -> str:
+        """The form services send in ``x-strangler-source-position``: ``seq:COMMIT.CHANGE``,
+        which the shadow engine's lag classification parses and orders the same way."""
+        return f"seq:{self.commit}.{self.change}"
+
     @classmethod
     def parse(cls, text: str) -> Position:
         """Inverse of ``str()``: ``"24023119:24023128"``."""

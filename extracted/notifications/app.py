@@ -91,7 +91,7 @@ class NotificationsService:
                     session.rollback()
             position, _ts = source_position(session)
             session.rollback()
-        return reply, str(position) if position is not None else None
+        return reply, position.header_value() if position is not None else None
 
     def health(self) -> tuple[dict[str, Any], int]:
         try:

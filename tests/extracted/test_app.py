@@ -12,6 +12,7 @@ import pytest
 import sqlalchemy as sa
 
 from cdc.sinks.sqlalchemy_applier import engine_url
+from strangler_proxy.shadow.lag import LagVerdict, SourcePosition, classify_lag
 from strangler_proxy.shadow.observation import DRY_RUN_HEADER, SOURCE_POSITION_HEADER
 from tests.extracted import seed
 from tests.extracted.service_server import ServiceServer, notifications_service
@@ -98,11 +99,13 @@ def test_source_position_header_reflects_applied_events(service_any_db: ServiceS
     second = httpx.get(f"{service_any_db.url}/api/notifications/99")
     assert second.status_code == 200
     newer = second.headers[SOURCE_POSITION_HEADER]
-    commit, change = (int(x) for x in newer.split(":"))
-    old_commit, old_change = (int(x) for x in position.split(":"))
-    assert (commit, change) > (old_commit, old_change)
+    # The shadow engine's lag classification reads the header: older < newer there too.
+    assert SourcePosition.parse(position) < SourcePosition.parse(newer)
+    assert classify_lag(None, position, expected=newer) is LagVerdict.BEHIND
+    assert classify_lag(None, newer, expected=newer) is LagVerdict.CURRENT
+    commit, change = (int(x) for x in newer.removeprefix("seq:").split("."))
     health = httpx.get(f"{service_any_db.url}/healthz").json()
-    assert health["status"] == "ok" and health["source_position"] == newer
+    assert health["status"] == "ok" and health["source_position"] == f"{commit}:{change}"
     assert health["source_lag_s"] is not None
     assert "notifications_source_lag_seconds " in httpx.get(f"{service_any_db.url}/metrics").text
 
