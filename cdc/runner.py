@@ -33,6 +33,7 @@ from cdc.embedded_broker import EmbeddedBroker
 from cdc.errors import CdcError, ConfigError, DecodeError
 from cdc.events import Change, Connector, transaction_id, transaction_record
 from cdc.kafka import Producer
+from cdc.liveness import events_per_second, is_healthy
 from cdc.observability import Metrics, StatusServer
 from cdc.offsets import OffsetStore, open_store
 from cdc.positions import format_lsn
@@ -454,15 +455,11 @@ class PgCapture:
     # -- status ----------------------------------------------------------------------
 
     def healthy(self) -> bool:
-        if self._state in ("failed", "stopped"):
-            return False
-        return time.monotonic() - self._last_loop < max(30.0, 3 * self.config.heartbeat_interval_s)
+        age = time.monotonic() - self._last_loop
+        return is_healthy(self._state, age, self.config.heartbeat_interval_s)
 
     def events_per_second(self) -> float:
-        if len(self._rate) < 2:
-            return 0.0
-        (t0, n0), (t1, n1) = self._rate[0], self._rate[-1]
-        return round((n1 - n0) / (t1 - t0), 1) if t1 > t0 else 0.0
+        return events_per_second(self._rate)
 
     def status(self) -> dict[str, Any]:
         acked = self._stream.acked_lsn if self._stream else 0
