@@ -91,10 +91,50 @@ def _as_unprivileged() -> tuple[list[str], int | None, int | None]:
     return ["runuser", "-u", "postgres", "--"], pw.pw_uid, pw.pw_gid
 
 
+OWNER_FILE = "owner.pid"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def stale_roots(tmp: Path) -> list[Path]:
+    """Server directories left by test sessions that died without stopping them
+    (killed from outside): the session that started each one is no longer running."""
+    stale = []
+    for root in sorted(tmp.glob("strangler-pg-*")):
+        try:
+            owner = int((root / OWNER_FILE).read_text())
+        except (OSError, ValueError):
+            continue  # still being set up, or not ours to judge
+        if not _alive(owner):
+            stale.append(root)
+    return stale
+
+
+def reap_stale(bindir: Path) -> None:
+    prefix, _, _ = _as_unprivileged()
+    for root in stale_roots(Path(tempfile.gettempdir())):
+        subprocess.run(
+            [*prefix, str(bindir / "pg_ctl"), "-D", str(root / "data"), "-m", "immediate",
+             "-w", "stop"],
+            check=False, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )
+        shutil.rmtree(root, ignore_errors=True)
+
+
 def start_server() -> PostgresServer:
     bindir = find_bindir()
+    reap_stale(bindir)
     prefix, uid, gid = _as_unprivileged()
     root = Path(tempfile.mkdtemp(prefix="strangler-pg-"))
+    (root / OWNER_FILE).write_text(str(os.getpid()))
     if uid is not None and gid is not None:
         os.chown(root, uid, gid)
         root.chmod(0o700)
