@@ -8,7 +8,9 @@ import sys
 import time
 from typing import Any
 
-_RESERVED = set(vars(logging.makeLogRecord({})))
+_RESERVED = set(vars(logging.makeLogRecord({}))) | {"color_message"}
+"""Record attributes that are not extra fields (uvicorn's ``color_message`` repeats
+``msg`` with terminal colour codes)."""
 
 
 class JsonFormatter(logging.Formatter):
