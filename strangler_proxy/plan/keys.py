@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-PLAN = frozenset({"version", "monolith", "services", "proxy", "kafka", "shadow_store", "cdc"})
+PLAN = frozenset(
+    {"version", "monolith", "services", "proxy", "kafka", "shadow_store", "cdc", "audit"}
+)
+AUDIT = frozenset({"history"})
 MONOLITH = frozenset({"url", "timeouts"})
 TIMEOUTS = frozenset({"connect", "read"})
 PROXY = frozenset(

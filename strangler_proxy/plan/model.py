@@ -297,6 +297,8 @@ class Plan:
     kafka: Mapping[str, Any]
     shadow_store: Mapping[str, Any]
     cdc: Mapping[str, Any]
+    audit_history: str | None = None
+    """``audit.history``: where the stage-change history goes (relative to the plan)."""
     source: str = "<plan>"
     routes: tuple[Route, ...] = ()
     """Every route of every service, most specific first."""

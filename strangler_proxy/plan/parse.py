@@ -83,6 +83,8 @@ def _plan(ctx: Checker, data: Any) -> Plan | None:
     raw: dict[str, Mapping[str, Any]] = {}
     for key in ("kafka", "shadow_store", "cdc"):
         raw[key] = freeze(ctx.mapping(top.get(key, {}), (key,), None))
+    audit = ctx.mapping(top.get("audit", {}), ("audit",), K.AUDIT)
+    history = ctx.string(audit, "history", ("audit",), None)
     services_raw = top.get("services", {})
     if services_raw is None:
         services_raw = {}
@@ -111,6 +113,7 @@ def _plan(ctx: Checker, data: Any) -> Plan | None:
         kafka=raw["kafka"],
         shadow_store=raw["shadow_store"],
         cdc=raw["cdc"],
+        audit_history=history or None,
         source=ctx.source,
         routes=routes,
         route_index=MappingProxyType(index_routes(routes)),

@@ -185,6 +185,7 @@ def plan_schema() -> dict[str, Any]:
                 "kafka": _OPEN_MAP,
                 "shadow_store": _OPEN_MAP,
                 "cdc": _OPEN_MAP,
+                "audit": _obj({"history": {"type": "string", "minLength": 1}}, K.AUDIT),
             },
             K.PLAN,
             required=["version", "monolith"],

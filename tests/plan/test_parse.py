@@ -181,6 +181,8 @@ def test_error_names_file_line_and_key_path() -> None:
             "proxy.max_header_bytes: must be >= 1024, got 10",
         ),
         ("version: 1\n", "version: 1\nkafka: [a]\n", "2: kafka: must be a mapping, got a list"),
+        ("version: 1\n", "version: 1\naudit: {histroy: h.jsonl}\n", "audit.histroy: unknown key"),
+        ("version: 1\n", "version: 1\naudit: {history: 3}\n", "audit.history: must be a non-empty"),
     ],
 )
 def test_each_error_class(old: str, new: str, expected: str) -> None:
@@ -377,3 +379,9 @@ def test_compare_rules_are_checked_by_the_comparison_engine(
 ) -> None:
     found = errors(VALID.replace(old, new, 1))
     assert len(found) == 1 and found[0].startswith(expected), found
+
+
+def test_audit_history_is_part_of_the_plan() -> None:
+    plan = parse_plan(VALID.replace("version: 1\n", "version: 1\naudit: {history: h.jsonl}\n", 1))
+    assert plan.audit_history == "h.jsonl"
+    assert parse_plan(VALID).audit_history is None
