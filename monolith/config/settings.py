@@ -47,6 +47,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "monolith.common.metrics.MetricsMiddleware",
+    "monolith.common.source_position.SourcePositionMiddleware",
     "monolith.common.dry_run.DryRunMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
