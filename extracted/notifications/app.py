@@ -79,6 +79,10 @@ class NotificationsService:
         with Session(self.engine, expire_on_commit=False) as session:
             if write:
                 session.connection(execution_options={"sqlite_begin": "IMMEDIATE"})
+            # Read first, in the transaction that reads the data: on SQLite the same
+            # snapshot, on PostgreSQL (read committed) never newer than the data — a
+            # position read afterwards could claim changes the answer does not reflect.
+            position, _ts = source_position(session)
             try:
                 reply = handler(session, req)
             except ApiError as exc:
@@ -89,8 +93,6 @@ class NotificationsService:
                     session.commit()
                 else:
                     session.rollback()
-            position, _ts = source_position(session)
-            session.rollback()
         return reply, position.header_value() if position is not None else None
 
     def health(self) -> tuple[dict[str, Any], int]:
