@@ -35,6 +35,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, gene
 
 from cdc.errors import KafkaError
 from cdc.kafka import Producer, ensure_topics
+from cdc.sinks.pipeline import ApplyPipeline
 from cdc.sinks.planner import PlannedWrite, PoisonEvent, Skip, plan_event
 from cdc.sinks.sqlalchemy_applier import ApplyError, Consumed, SqlAlchemyApplier
 
@@ -53,6 +54,7 @@ class SinkConfig:
     topics: tuple[str, ...]
     heartbeat_topic: str | None = None
     batch_size: int = 1000
+    pipelined: bool | None = None  # None: when the applier says it pays (a DB server)
     poll_timeout_s: float = 0.5
     retry_pause_s: float = 1.0
     session_timeout_ms: int = 6000
@@ -149,6 +151,7 @@ class SinkConsumer:
             raise KafkaError(f"could not subscribe to {topics}: {_describe(exc)}") from exc
         self.assigned = threading.Event()
         self._resync = False
+        self._pipeline: ApplyPipeline[Sequence[_Record]] | None = None
 
     def _on_kafka_error(self, err: Any) -> None:
         self.stats.last_error = f"kafka: {_describe(err)}"
@@ -158,6 +161,8 @@ class SinkConsumer:
     # -- assignment: resume from the offsets stored with the data -----------------------
 
     def _on_assign(self, consumer: Any, partitions: list[Any]) -> None:
+        if self._pipeline is not None:
+            self._pipeline.settle()  # the stored offsets must include the batch in flight
         stored = {(s.topic, s.partition): s.next_offset for s in self.applier.offsets()}
         for tp in partitions:
             tp.offset = stored.get((tp.topic, tp.partition), OFFSET_BEGINNING)
@@ -171,15 +176,33 @@ class SinkConsumer:
 
     def run(self, stop: threading.Event) -> None:
         """Until ``stop``: a database or Kafka failure pauses and retries the same batch
-        (it was rewound and nothing was committed); the sink never skips ahead."""
-        while not stop.is_set():
-            try:
-                self.step()
-            except ApplyError as exc:
-                self._pause(stop, "database unavailable; retrying", exc)
-            except KafkaError as exc:
-                self._pause(stop, "kafka unavailable; retrying", exc)
-                self.producer = Producer(self.config.bootstrap_servers)  # drop failed state
+        (it was rewound and nothing was committed); the sink never skips ahead.
+
+        On a database server (see ``SqlAlchemyApplier.overlaps_commit``) each batch is
+        applied on a worker thread while the next one is polled and planned; batches
+        still commit one at a time, in order."""
+        pipelined = self.config.pipelined
+        if pipelined is None:
+            pipelined = self.applier.overlaps_commit
+        self._pipeline = ApplyPipeline() if pipelined else None
+        try:
+            while not stop.is_set():
+                try:
+                    self.step()
+                except ApplyError as exc:
+                    self._pause(stop, "database unavailable; retrying", exc)
+                except KafkaError as exc:
+                    self._pause(stop, "kafka unavailable; retrying", exc)
+                    self.producer = Producer(self.config.bootstrap_servers)  # drop failed state
+        finally:
+            pipeline, self._pipeline = self._pipeline, None
+            if pipeline is not None:
+                try:
+                    self._finish(pipeline.collect())
+                except (ApplyError, KafkaError) as exc:
+                    log.warning("last batch not applied", extra={"sink": self.applier.sink,
+                                                                 "error": str(exc)})
+                pipeline.close()
 
     def _pause(self, stop: threading.Event, message: str, exc: Exception) -> None:
         self.stats.last_error = str(exc)
@@ -187,25 +210,50 @@ class SinkConsumer:
         stop.wait(self.config.retry_pause_s)
 
     def step(self) -> int:
-        """Consume and apply one batch; returns how many records it consumed."""
+        """Consume and apply one batch; returns how many records it consumed. Inside
+        ``run`` on a database server the batch is left applying on the pipeline's thread
+        and the previous one is finished (its failure raised) first."""
         if self._resync:
             self._seek_to_stored_offsets()
             self._resync = False
         records = self._poll()
+        pipeline = self._pipeline
         if not records:
+            if pipeline is not None:
+                self._finish(self._collect(pipeline))
             self._observe_lag()
             return 0
+        planned, poison = self._plan(records)
+        if pipeline is not None:
+            # a failed previous batch raises here; this one is dropped, and both are
+            # re-read from the offsets stored in the database
+            self._finish(self._collect(pipeline))
+            pipeline.submit(lambda: self._apply(records, planned, poison))
+            return len(records)
         try:
-            self._apply(records)
+            self._apply(records, planned, poison)
         except (ApplyError, KafkaError):
             self._resync = True  # rewind before the next poll, from the stored offsets
             raise
+        self._finish(records)
+        return len(records)
+
+    def _collect(self, pipeline: ApplyPipeline[Sequence[_Record]]) -> Sequence[_Record] | None:
+        try:
+            return pipeline.collect()
+        except (ApplyError, KafkaError):
+            self._resync = True
+            raise
+
+    def _finish(self, records: Sequence[_Record] | None) -> None:
+        """Book a batch whose transaction has committed."""
+        if not records:
+            return
         self.stats.last_error = None
         self._commit_kafka(records)
         self.stats.batches += 1
         self.stats.last_batch_at = self.clock()
         self._observe_lag()
-        return len(records)
 
     def _poll(self) -> list[_Record]:
         try:
@@ -248,8 +296,10 @@ class SinkConsumer:
                                                      result.source_ts_ms)))
         return planned, poison
 
-    def _apply(self, records: Sequence[_Record]) -> None:
-        planned, poison = self._plan(records)
+    def _apply(self, records: Sequence[_Record],
+               planned: Sequence[tuple[_Record, PlannedWrite | None, Consumed]],
+               poison: Sequence[tuple[_Record, PoisonEvent]]) -> Sequence[_Record]:
+        """Dead-letter, then one transaction; returns ``records`` (for the pipeline)."""
         if poison:
             self._dead_letter(poison)
         writes = [w for _r, w, _c in planned if w is not None]
@@ -269,6 +319,7 @@ class SinkConsumer:
             if c.source_ts_ms is not None and (self.stats.last_source_ts_ms is None
                                                or c.source_ts_ms > self.stats.last_source_ts_ms):
                 self.stats.last_source_ts_ms = c.source_ts_ms
+        return records
 
     def _apply_one_by_one(
         self, planned: Sequence[tuple[_Record, PlannedWrite | None, Consumed]]

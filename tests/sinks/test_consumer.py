@@ -175,17 +175,20 @@ def test_poison_events_go_to_the_dead_letter_topic_and_the_sink_keeps_going(
         sink.close()
 
 
+@pytest.mark.parametrize("pipelined", [False, True], ids=["serial", "pipelined"])
 def test_database_outage_rewinds_and_loses_nothing(
-    kafka_bootstrap: str, prefix: str, tmp_path: Path
+    kafka_bootstrap: str, prefix: str, applier: SqlAlchemyApplier, pipelined: bool
 ) -> None:
-    path = tmp_path / "svc.sqlite3"
-    engine = sa.create_engine(engine_url(f"sqlite:///{path}"))
-    Base.metadata.create_all(engine)
-    applier = notifications_applier(engine)
+    """Also with the batch applied on the pipeline's thread while the next is planned (the
+    default on PostgreSQL): the failed batch and the one planned behind it are re-read."""
+    engine = applier.engine
     enc = Encoder(prefix)
     publish(kafka_bootstrap, [r for i in range(1, 6)
                               for r in enc.change(Op.CREATE, None, notification_row(i))])
-    sink = _sink(kafka_bootstrap, prefix, applier)
+    config = SinkConfig(bootstrap_servers=kafka_bootstrap, group_id=f"{prefix}-g1",
+                        topics=(_topic(prefix),), batch_size=2, poll_timeout_s=0.2,
+                        retry_pause_s=0.2, pipelined=pipelined)
+    sink = SinkConsumer(config, applier)
     sink.assigned.clear()
     with engine.begin() as conn:  # the table vanishes: every write fails as a database error
         conn.execute(sa.text("ALTER TABLE notification RENAME TO notification_away"))
@@ -205,7 +208,47 @@ def test_database_outage_rewinds_and_loses_nothing(
     sink.close()
     assert sorted(_rows(applier)) == [1, 2, 3, 4, 5]
     assert sink.stats.dead_lettered.total() == 0
-    engine.dispose()
+    [state] = applier.offsets()
+    assert state.next_offset == 5
+
+
+@pytest.mark.parametrize("pipelined", [False, True], ids=["serial", "pipelined"])
+def test_run_applies_a_stream_in_order_pipelined_or_not(
+    kafka_bootstrap: str, prefix: str, applier: SqlAlchemyApplier, pipelined: bool
+) -> None:
+    """Updates and deletes of rows created in earlier batches: with batches overlapping,
+    each still commits after the one before it, so the final rows are the source's."""
+    enc = Encoder(prefix)
+    records = []
+    for i in range(1, 41):
+        records += enc.change(Op.CREATE, None, notification_row(i, f"v1-{i}"))
+        if i % 4 == 0:
+            records += enc.change(Op.UPDATE, notification_row(i - 2),
+                                  notification_row(i - 2, f"v2-{i - 2}"))
+        if i % 10 == 0:
+            records += enc.change(Op.DELETE, notification_row(i - 5), None)
+    publish(kafka_bootstrap, records)
+    config = SinkConfig(bootstrap_servers=kafka_bootstrap, group_id=f"{prefix}-g1",
+                        topics=(_topic(prefix),), batch_size=3, poll_timeout_s=0.2,
+                        pipelined=pipelined)
+    sink = SinkConsumer(config, applier)
+    stop = threading.Event()
+    runner = threading.Thread(target=sink.run, args=(stop,))
+    runner.start()
+    deadline = time.monotonic() + 30
+    while sink.stats.consumed < len(records) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    stop.set()
+    runner.join(30)
+    sink.close()
+    expected = {i: f"v1-{i}" for i in range(1, 41)}
+    expected.update({i - 2: f"v2-{i - 2}" for i in range(4, 41, 4)})
+    for i in range(10, 41, 10):
+        del expected[i - 5]
+    assert sink.stats.consumed == len(records)
+    assert _rows(applier) == expected
+    [state] = applier.offsets()
+    assert state.next_offset == len(records)
 
 
 def test_broker_gone_the_sink_waits_and_reports_instead_of_dying(
