@@ -6,11 +6,14 @@ Each worker repeats a weighted mix — product list and detail pages, shop HTML,
 order, reading notifications, templates and preferences — for random customers (sent as
 ``X-Customer-Id``, the plan's usual canary cohort), at a bounded rate per worker.
 Notifications are only read: while the monolith owns their data (``data.owner:
-monolith``), a write served by the extracted service would not reach the monolith. And
-they are not read for a customer who ordered in the last :data:`SETTLE_S` seconds: the
-order's notification reaches the service by CDC a moment later, and the shadow report
-would count that replication delay as a mismatch (the monolith does not yet report
-the source position its answers reflect, which would let the engine classify it as lag).
+monolith``), a write served by the extracted service would not reach the monolith.
+Half the orders are followed, in the worker's next step, by a read of the customer's
+notifications, as a shopper checking for the confirmation would: the order's
+notification reaches the service by CDC a moment later, and the shadow engine
+classifies that difference as lag (the monolith reports the source position its
+answers reflect; a re-check confirms it), not as a mismatch. ``--settle-s S`` restores
+the old behaviour of never reading a customer's notifications within S seconds of
+their order.
 A request *fails* when the client gets no answer or a 5xx; 4xx answers are the shop
 saying no (e.g. out of stock) and are counted apart. The stats file is rewritten every second.
 """
@@ -39,14 +42,18 @@ class TrafficStats:
     failures: list[dict[str, Any]] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     ordered_at: dict[int, float] = field(default_factory=dict, repr=False)
+    settle_s: float = 0.0  # no notification reads this long after a customer's order
 
     def ordered(self, customer: int) -> None:
         with self.lock:
             self.ordered_at[customer] = time.monotonic()
 
     def settled(self, customer: int) -> bool:
+        if self.settle_s <= 0:
+            return True
         with self.lock:
-            return time.monotonic() - self.ordered_at.get(customer, -SETTLE_S) >= SETTLE_S
+            ordered = self.ordered_at.get(customer)
+            return ordered is None or time.monotonic() - ordered >= self.settle_s
 
     def record(self, kind: str, status: int | None, error: str | None = None) -> None:
         with self.lock:
@@ -72,7 +79,7 @@ class TrafficStats:
             }
 
 
-SETTLE_S = 3.0
+READ_AFTER_ORDER = 0.5  # share of orders followed at once by a notifications read
 MIX = [("browse", 30), ("product", 20), ("page", 5), ("order", 10),
        ("notifications", 25), ("notification", 5), ("preferences", 3), ("templates", 2)]
 
@@ -84,6 +91,7 @@ class Shopper:
         self.rng = rng
         self.customers: list[int] = []
         self.products: list[int] = []
+        self.follow_up: int | None = None  # customer who just ordered
 
     def _request(self, kind: str, method: str, path: str, customer: int | None = None,
                  **kwargs: Any) -> httpx.Response | None:
@@ -112,6 +120,8 @@ class Shopper:
             return
         kind = self.rng.choices([k for k, _ in MIX], [w for _, w in MIX])[0]
         customer = self.rng.choice(self.customers)
+        if self.follow_up is not None:  # the step right after an order: check notifications
+            kind, customer, self.follow_up = "notifications", self.follow_up, None
         if kind.startswith("notification") and not self.stats.settled(customer):
             kind = "browse"
         if kind == "browse":
@@ -124,9 +134,12 @@ class Shopper:
             self._request(kind, "GET", "/shop/", customer)
         elif kind == "order":
             self.stats.ordered(customer)
-            self._request(kind, "POST", "/api/orders", customer, json={
+            placed = self._request(kind, "POST", "/api/orders", customer, json={
                 "customer_id": customer,
                 "lines": [{"product_id": self.rng.choice(self.products), "quantity": 1}]})
+            if (placed is not None and placed.status_code < 400
+                    and self.rng.random() < READ_AFTER_ORDER):
+                self.follow_up = customer
         elif kind == "notifications":
             self._request(kind, "GET", "/api/notifications", customer,
                           params={"customer_id": customer})
@@ -173,9 +186,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--stats", type=Path, default=Path("var/traffic.json"))
     parser.add_argument("--duration", type=float, default=0.0, help="0: until interrupted")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--settle-s", type=float, default=0.0,
+                        help="no notification reads for a customer this many seconds after"
+                        " their order (default 0: read right after, as shoppers do)")
     args = parser.parse_args(argv)
     stop = threading.Event()
-    stats = TrafficStats()
+    stats = TrafficStats(settle_s=args.settle_s)
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())
     runner = threading.Thread(target=run, args=(args.url,), kwargs={
