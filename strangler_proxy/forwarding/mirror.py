@@ -1,10 +1,14 @@
 """Shadow mirroring off the hot path.
 
-The request handler :meth:`Mirror.offer`s a finished primary exchange; a bounded
-``asyncio.Queue`` holds it (full → dropped and counted, the client never waits) and a
-few worker tasks replay it to the candidate — and, for a sampled share, a second time to
-the monolith — then hand an :class:`Exchange` to the sink. Mirror traffic uses its own
-connection pools, so a dead or slow candidate cannot take connections from the primary.
+The request handler asks :meth:`Mirror.accepting` before it captures anything (room
+left, candidate not failing), then :meth:`Mirror.offer` gives it the finished
+primary exchange. At most ``maxsize`` mirrored requests are held at once, waiting or in flight
+(beyond that: dropped and counted; the client never waits). They go out through the
+mirror's own pipelined connections (:mod:`~strangler_proxy.forwarding.mirror_pipeline`:
+no task per request, several requests per write), to the candidate — and, for a sampled
+share, a second time to the monolith — and the finished exchange goes to the sink:
+raw (``submit_raw``) when the sink can take it, else decoded (``submit``). A candidate
+that keeps failing to connect or answer in time is skipped for a cool-down (breaker).
 """
 
 from __future__ import annotations
@@ -14,20 +18,15 @@ import contextlib
 import logging
 import time
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import cast
 
 from strangler_proxy.forwarding.breaker import Breaker
-from strangler_proxy.forwarding.errors import UpstreamError
-from strangler_proxy.forwarding.forward import (
-    RequestBody,
-    Timeouts,
-    open_response,
-    read_all,
-    request_head,
-)
+from strangler_proxy.forwarding.forward import RequestBody, Timeouts, request_head
 from strangler_proxy.forwarding.headers import Header
-from strangler_proxy.forwarding.upstream import Pool, Upstream
+from strangler_proxy.forwarding.mirror_pipeline import Call, Lane
+from strangler_proxy.forwarding.upstream import Upstream
 from strangler_proxy.shadow.observation import (
     DRY_RUN_HEADER,
     SOURCE_POSITION_HEADER,
@@ -36,6 +35,7 @@ from strangler_proxy.shadow.observation import (
     NullSink,
     Observation,
     ObservedRequest,
+    RawExchange,
 )
 
 log = logging.getLogger("strangler.mirror")
@@ -67,6 +67,26 @@ class MirrorJob:
     monolith: Upstream | None  # set when a second monolith call is wanted (noise)
     monolith_timeouts: Timeouts
     dry_run: bool
+    # filled in by the mirror: the candidate's answer and, if asked, a second monolith one
+    candidate_status: int | None = None
+    candidate_headers: Sequence[Header] = ()
+    candidate_body: bytes = b""
+    candidate_duration_s: float = 0.0
+    candidate_error: str | None = None
+    secondary: Observation | None = None
+    waiting: int = 0  # answers still to come (candidate, secondary)
+
+    def exchange(self) -> Exchange:
+        """The decoded exchange (a :class:`RawExchange` for sinks with ``submit_raw``)."""
+        primary = observation(
+            "monolith", self.primary_status, self.primary_headers, self.primary_body,
+            self.primary_duration_s,
+        )
+        candidate = observation(
+            "candidate", self.candidate_status, self.candidate_headers, self.candidate_body,
+            self.candidate_duration_s, self.candidate_error,
+        )
+        return Exchange(self.observed_request(), primary, candidate, self.secondary)
 
     def observed_request(self) -> ObservedRequest:
         return ObservedRequest(
@@ -95,8 +115,28 @@ def observation(
     return Observation(target, status, decoded, body, duration_s, error, position)
 
 
+class _Depth:
+    """``mirror.queue.qsize()``: mirrored requests held (waiting or in flight)."""
+
+    __slots__ = ("_mirror",)
+
+    def __init__(self, mirror: Mirror) -> None:
+        self._mirror = mirror
+
+    def qsize(self) -> int:
+        return self._mirror.outstanding
+
+    def full(self) -> bool:
+        return self._mirror.outstanding >= self._mirror.maxsize
+
+
 class Mirror:
-    """Bounded queue + workers; counters in ``stats`` keyed by (service, outcome)."""
+    """Bounded mirroring; counters in ``stats`` keyed by (service, outcome): ``mirrored``,
+    ``candidate_error``, ``dropped``, ``skipped_candidate_down``, ``sink_error``.
+
+    ``workers`` is the most connections per upstream, ``pipeline`` the most requests in
+    flight on one connection.
+    """
 
     def __init__(
         self,
@@ -105,24 +145,30 @@ class Mirror:
         maxsize: int = 1000,
         workers: int = 8,
         response_cap: int = 1024 * 1024,
+        pipeline: int = 16,
     ) -> None:
         self.sink: ExchangeSink = sink or NullSink()
-        self.queue: asyncio.Queue[MirrorJob] = asyncio.Queue(maxsize=maxsize)
+        self.maxsize = maxsize
         self.workers = workers
+        self.pipeline = pipeline
         self.response_cap = response_cap
+        self.outstanding = 0
+        self.queue = _Depth(self)
         self.stats: defaultdict[tuple[str, str], int] = defaultdict(int)
         self.breakers: dict[Upstream, Breaker] = {}
         self.clock = time.monotonic
-        self._pools: dict[Upstream, Pool] = {}
-        self._tasks: list[asyncio.Task[None]] = []
+        self._lanes: dict[Upstream, Lane] = {}
+        self._sweeper: asyncio.Task[None] | None = None
+        self._submit_raw: Callable[[RawExchange], None] | None = None
+        self._sink_seen: ExchangeSink | None = None
 
     def accepting(self, service: str, candidate: Upstream) -> bool:
-        """Cheap check before a job is built: room in the queue, candidate not failing.
+        """Cheap check before a job is built: room left, candidate not failing.
 
         A candidate that keeps failing to connect or answer in time is skipped for a
         cool-down (its breaker is open), so a dead shadow costs the primary nothing.
         """
-        if self.queue.full():
+        if self.outstanding >= self.maxsize:
             self.stats[(service, "dropped")] += 1
             return False
         breaker = self.breakers.get(candidate)
@@ -138,95 +184,120 @@ class Mirror:
             breaker.release()
 
     def offer(self, job: MirrorJob) -> bool:
-        try:
-            self.queue.put_nowait(job)
-        except asyncio.QueueFull:
+        if self.outstanding >= self.maxsize:
             self.stats[(job.service, "dropped")] += 1
             self.release(job.candidate)
             return False
+        self.outstanding += 1
+        body = RequestBody(job.body, True)
+        method = job.method.encode()
+        headers = job.headers + ((DRY_RUN,) if job.dry_run else ())
+        cand = job.candidate
+        data = request_head(method, cand.base_path + job.target, headers, body) + job.body
+        job.waiting = 1
+        second = job.monolith
+        if second is not None:
+            job.waiting = 2
+            head = request_head(method, second.base_path + job.target, job.headers, body)
+            self._lane(second, job.monolith_timeouts).add(
+                Call(head + job.body, job.method, job.monolith_timeouts.read, self._secondary,
+                     job)
+            )
+        self._lane(cand, job.candidate_timeouts).add(
+            Call(data, job.method, job.candidate_timeouts.read, self._candidate, job)
+        )
         return True
 
     def start(self) -> None:
-        if not self._tasks:
-            self._tasks = [asyncio.create_task(self._work()) for _ in range(self.workers)]
+        if self._sweeper is None:
+            self._sweeper = asyncio.get_running_loop().create_task(self._sweep())
 
     async def stop(self) -> None:
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
+        if self._sweeper is not None:
+            self._sweeper.cancel()
             with contextlib.suppress(asyncio.CancelledError):
-                await task
-        self._tasks = []
-        for pool in self._pools.values():
-            pool.close()
+                await self._sweeper
+            self._sweeper = None
+        for lane in self._lanes.values():
+            lane.close()
+        self._lanes.clear()
+        self.outstanding = 0
 
-    def _pool(self, upstream: Upstream) -> Pool:
-        pool = self._pools.get(upstream)
-        if pool is None:
-            pool = self._pools[upstream] = Pool(upstream, max_connections=self.workers * 2)
-        return pool
+    async def drained(self, timeout: float = 10.0) -> bool:
+        """Wait until nothing is waiting or in flight (tests, shutdown)."""
+        deadline = time.monotonic() + timeout
+        while self.outstanding and time.monotonic() < deadline:
+            await asyncio.sleep(0.005)
+        return not self.outstanding
 
-    async def _work(self) -> None:
+    def _lane(self, upstream: Upstream, timeouts: Timeouts) -> Lane:
+        lane = self._lanes.get(upstream)
+        if lane is None:
+            lane = self._lanes[upstream] = Lane(
+                upstream, max_connections=self.workers, depth=self.pipeline,
+                response_cap=self.response_cap, connect_timeout=timeouts.connect,
+            )
+        return lane
+
+    async def _sweep(self) -> None:
+        """Read timeouts of mirrored requests, checked every 0.1 s."""
+        loop = asyncio.get_running_loop()
         while True:
-            job = await self.queue.get()
-            try:
-                await self._run(job)
-            except Exception:
-                log.exception("mirror job failed", extra={"service": job.service})
-                self.stats[(job.service, "failed")] += 1
-            finally:
-                self.queue.task_done()
+            await asyncio.sleep(0.1)
+            now = loop.time()
+            for lane in list(self._lanes.values()):
+                lane.expire(now)
 
-    async def _run(self, job: MirrorJob) -> None:
-        headers = job.headers + ((DRY_RUN,) if job.dry_run else ())
-        candidate = await self.call(
-            "candidate", job.candidate, job.candidate_timeouts, job, headers
-        )
+    # completions (called from the connections' parser callbacks; never raise)
+    def _candidate(
+        self, call: Call, status: int | None, headers: list[Header], body: bytes,
+        error: str | None,
+    ) -> None:
+        job = cast(MirrorJob, call.tag)
+        job.candidate_status = None if error and error != "body_too_large" else status
+        job.candidate_headers = headers
+        job.candidate_body = body
+        job.candidate_error = error
+        job.candidate_duration_s = time.monotonic() - call.sent_at if call.sent_at else 0.0
         breaker = self.breakers.get(job.candidate)
         if breaker is None:
             breaker = self.breakers[job.candidate] = Breaker(threshold=5, cooldown_s=5.0)
-        if candidate.error in ("connect_error", "timeout"):
+        if error in ("connect_error", "timeout"):
             breaker.failure(self.clock())
         else:
             breaker.success()
-        secondary = None
-        if job.monolith is not None:
-            secondary = await self.call(
-                "monolith-secondary", job.monolith, job.monolith_timeouts, job, job.headers
-            )
-        primary = observation(
-            "monolith", job.primary_status, job.primary_headers, job.primary_body,
-            job.primary_duration_s,
+        job.waiting -= 1
+        if not job.waiting:
+            self._deliver(job)
+
+    def _secondary(
+        self, call: Call, status: int | None, headers: list[Header], body: bytes,
+        error: str | None,
+    ) -> None:
+        job = cast(MirrorJob, call.tag)
+        duration = time.monotonic() - call.sent_at if call.sent_at else 0.0
+        job.secondary = observation(
+            "monolith-secondary", None if error and error != "body_too_large" else status,
+            headers, body, duration, error,
         )
-        exchange = Exchange(job.observed_request(), primary, candidate, secondary)
+        job.waiting -= 1
+        if not job.waiting:
+            self._deliver(job)
+
+    def _deliver(self, job: MirrorJob) -> None:
+        self.outstanding -= 1
         service = job.service
-        self.stats[(service, "mirrored" if candidate.error is None else "candidate_error")] += 1
+        ok = job.candidate_error is None
+        self.stats[(service, "mirrored" if ok else "candidate_error")] += 1
+        sink = self.sink
+        if sink is not self._sink_seen:  # the sink is set after construction
+            self._sink_seen = sink
+            self._submit_raw = getattr(sink, "submit_raw", None)
         try:
-            self.sink.submit(exchange)
+            if self._submit_raw is not None:
+                self._submit_raw(job)
+            else:
+                sink.submit(job.exchange())
         except Exception:
             log.exception("exchange sink raised", extra={"service": service})
             self.stats[(service, "sink_error")] += 1
-
-    async def call(
-        self,
-        name: str,
-        upstream: Upstream,
-        timeouts: Timeouts,
-        job: MirrorJob,
-        headers: Sequence[Header],
-    ) -> Observation:
-        pool = self._pool(upstream)
-        method = job.method
-        body = RequestBody(job.body, True)
-        head = request_head(method.encode(), upstream.base_path + job.target, headers, body)
-        started = time.perf_counter()
-        try:
-            conn = await open_response(pool, method, head, body, timeouts)
-            status, resp_headers = conn.status, conn.headers
-            data = await read_all(conn, pool, timeouts, self.response_cap)
-        except UpstreamError as exc:
-            return observation(name, None, (), b"", time.perf_counter() - started, exc.kind)
-        elapsed = time.perf_counter() - started
-        if data is None:
-            return observation(name, status, resp_headers, b"", elapsed, "body_too_large")
-        return observation(name, status, resp_headers, data, elapsed)

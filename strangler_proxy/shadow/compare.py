@@ -9,6 +9,7 @@ another order yields one ``list_order`` difference instead of one per element.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from enum import StrEnum
 from typing import Any, NamedTuple
 
@@ -263,3 +264,34 @@ def compare(primary: Observation, candidate: Observation, rules: CompareRules) -
         )
     )
     return out
+
+
+RawHeaders = Sequence[tuple[bytes, bytes]]
+
+
+def _raw_values(headers: RawHeaders, name: bytes) -> list[bytes]:
+    return [v for n, v in headers if n == name]
+
+
+def same_raw(
+    rules: CompareRules,
+    primary: tuple[int | None, RawHeaders, bytes],
+    candidate: tuple[int | None, RawHeaders, bytes],
+) -> bool:
+    """True when :func:`compare` would certainly find nothing: equal statuses, the
+    compared headers byte-identical, and byte-identical bodies (not needed for
+    status-only routes). False only means "compare properly" — not "different".
+
+    Each answer is ``(status, headers with lower-case byte names, body)``.
+    """
+    status, headers, body = primary
+    c_status, c_headers, c_body = candidate
+    if status is None or status != c_status:
+        return False
+    if not rules.status_only and body != c_body:
+        return False
+    for name in rules.headers:
+        raw = name.encode("latin-1")
+        if _raw_values(headers, raw) != _raw_values(c_headers, raw):
+            return False
+    return True

@@ -8,6 +8,7 @@ requests, a second monolith answer used to learn noise — and passes it to an
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -62,6 +63,46 @@ class Exchange:
 class ExchangeSink(Protocol):
     def submit(self, exchange: Exchange) -> None:
         """Accept an exchange without blocking; drop (and count) rather than wait."""
+
+
+class RawExchange(Protocol):
+    """A mirrored exchange still in the proxy's raw form (bytes, undecoded headers).
+
+    A sink that also has ``submit_raw(raw: RawExchange)`` gets these instead of
+    :class:`Exchange`: it can settle the common case — byte-identical answers — from
+    the raw fields and call :meth:`exchange` only for pairs it has to look into.
+    Header names are lower-case bytes; ``candidate_status`` is None when the candidate
+    failed (``candidate_error`` says how); ``secondary`` is a second monolith answer.
+    """
+
+    @property
+    def service(self) -> str: ...
+    @property
+    def route(self) -> str: ...
+    @property
+    def method(self) -> str: ...
+    @property
+    def ts(self) -> float: ...
+    @property
+    def primary_status(self) -> int: ...
+    @property
+    def primary_headers(self) -> Sequence[tuple[bytes, bytes]]: ...
+    @property
+    def primary_body(self) -> bytes: ...
+    @property
+    def candidate_status(self) -> int | None: ...
+    @property
+    def candidate_headers(self) -> Sequence[tuple[bytes, bytes]]: ...
+    @property
+    def candidate_body(self) -> bytes: ...
+    @property
+    def candidate_error(self) -> str | None: ...
+    @property
+    def secondary(self) -> Observation | None: ...
+
+    def exchange(self) -> Exchange:
+        """The decoded :class:`Exchange` (what ``submit`` would have been given)."""
+        ...
 
 
 class NullSink:

@@ -58,7 +58,7 @@ def test_candidate_gets_the_request_and_the_sink_gets_the_exchange() -> None:
         mirror.start()
         assert mirror.accepting("svc", up)
         mirror.offer(job(up, dry_run=True, method="POST"))
-        await asyncio.wait_for(mirror.queue.join(), 5)
+        assert await mirror.drained(5)
         await mirror.stop()
         server.close()
         return sink.got
@@ -80,7 +80,7 @@ def test_full_queue_drops_and_dead_candidate_is_skipped() -> None:
         assert not mirror.accepting("svc", dead)  # queue full: dropped before any work
         mirror.start()
         for _ in range(6):
-            await asyncio.wait_for(mirror.queue.join(), 5)
+            assert await mirror.drained(5)
             if mirror.accepting("svc", dead):
                 mirror.offer(job(dead))
         await mirror.stop()

@@ -1,0 +1,309 @@
+"""The shadow mirror's own HTTP/1.1 client: pipelined, callback-driven, no task per request.
+
+Mirrored requests need no low latency, only low cost per request. A :class:`Lane` (one
+per upstream) keeps a backlog and a few keep-alive :class:`PipeConnection`\\ s; once per
+event-loop iteration it writes everything waiting onto the connections, several
+requests back to back in one ``write`` (HTTP/1.1 pipelining). Responses come back in
+order and complete the oldest outstanding :class:`Call` from the parser's callbacks.
+Measured on the proxy bench this costs a fraction of an awaited request per mirror.
+
+Rules that keep pipelining safe:
+
+* only safe methods (GET, OPTIONS, TRACE) are pipelined; anything else — mirrored
+  writes, HEAD — is *exclusive*: written on an idle connection, nothing behind it;
+* a connection the server ends (``Connection: close`` or a drop) re-sends the safe
+  requests it did not answer, once, on another connection; the lane then stops
+  pipelining to that upstream;
+* a connection whose oldest request waits longer than its read timeout fails every
+  request on it with ``timeout`` and is closed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ssl
+from collections import deque
+from collections.abc import Callable
+from typing import cast
+
+import httptools
+
+from strangler_proxy.forwarding.headers import Header
+from strangler_proxy.forwarding.upstream import Upstream
+
+PIPELINED = frozenset({"GET", "OPTIONS", "TRACE"})
+
+
+class Call:
+    """One request to one upstream; ``done(call, status, headers, body, error)`` is called
+    exactly once (``status`` None with an error kind when it failed)."""
+
+    __slots__ = ("attempt", "data", "done", "exclusive", "head", "read_timeout", "sent_at",
+                 "tag")
+
+    def __init__(
+        self,
+        data: bytes,
+        method: str,
+        read_timeout: float,
+        done: Callable[[Call, int | None, list[Header], bytes, str | None], None],
+        tag: object = None,
+    ) -> None:
+        self.data = data
+        self.exclusive = method not in PIPELINED
+        self.head = method == "HEAD"
+        self.read_timeout = read_timeout
+        self.done = done
+        self.tag = tag
+        self.attempt = 0
+        self.sent_at = 0.0
+
+
+class PipeConnection(asyncio.Protocol):
+    """A keep-alive connection carrying several :class:`Call`\\ s in order."""
+
+    def __init__(self, lane: Lane) -> None:
+        self.lane = lane
+        self.parser = httptools.HttpResponseParser(self)
+        self.transport: asyncio.Transport | None = None
+        self.inflight: deque[Call] = deque()
+        self.closed = False
+        self.answered = 0
+        self._status = 0
+        self._headers: list[Header] = []
+        self._body: list[bytes] = []
+        self._size = 0
+        self._head_done = False
+        self._framed = False
+
+    # sending
+    def send_from(self, backlog: deque[Call], depth: int, now: float) -> None:
+        inflight = self.inflight
+        if self.closed or self.transport is None or (inflight and inflight[-1].exclusive):
+            return
+        out: list[bytes] = []
+        while backlog and len(inflight) < depth:
+            call = backlog[0]
+            if call.exclusive and inflight:
+                break
+            backlog.popleft()
+            call.sent_at = now
+            inflight.append(call)
+            out.append(call.data)
+            if call.exclusive:
+                break
+        if out:
+            self.transport.write(out[0] if len(out) == 1 else b"".join(out))
+
+    # asyncio.Protocol
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.Transport, transport)
+
+    def data_received(self, data: bytes) -> None:
+        try:
+            self.parser.feed_data(data)
+        except httptools.HttpParserError:
+            self.fail_all("protocol_error")
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self.closed:
+            return
+        if self.inflight and self._head_done and not self._framed:
+            self._finish(keep_alive=False)  # body delimited by the connection's end
+        self._retire("closed")
+
+    # httptools callbacks
+    def on_message_begin(self) -> None:
+        self._headers = []
+        self._body = []
+        self._size = 0
+        self._head_done = False
+        self._framed = False
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        name = name.lower()
+        if name == b"content-length" or name == b"transfer-encoding":
+            self._framed = True
+        self._headers.append((name, value))
+
+    def on_headers_complete(self) -> None:
+        status = self.parser.get_status_code()
+        if 100 <= status < 200:  # interim response: the real one follows
+            self._headers = []
+            self._framed = False
+            return
+        self._status = status
+        self._head_done = True
+        if self.inflight and self.inflight[0].head:
+            # httptools cannot be told the request was HEAD: the message ends here. HEAD
+            # is exclusive, so nothing else is in flight on this connection.
+            keep_alive = self.parser.get_http_version() == "1.1" and not any(
+                n == b"connection" and b"close" in v.lower() for n, v in self._headers
+            )
+            self.parser = httptools.HttpResponseParser(self)
+            self._finish(keep_alive)
+
+    def on_body(self, body: bytes) -> None:
+        self._size += len(body)
+        if self._size <= self.lane.response_cap:
+            self._body.append(body)
+
+    def on_message_complete(self) -> None:
+        if self._head_done:
+            self._finish(self.parser.should_keep_alive())
+
+    # completion
+    def _finish(self, keep_alive: bool) -> None:
+        self._head_done = False
+        if not self.inflight:
+            self.fail_all("protocol_error")  # an answer nobody asked for
+            return
+        call = self.inflight.popleft()
+        self.answered += 1
+        if self._size > self.lane.response_cap:
+            call.done(call, self._status, self._headers, b"", "body_too_large")
+        else:
+            body = self._body
+            call.done(call, self._status, self._headers,
+                      body[0] if len(body) == 1 else b"".join(body), None)
+        if not keep_alive:
+            self._retire("closed")
+        elif self.lane.backlog:
+            self.lane.schedule()
+
+    def _retire(self, error: str) -> None:
+        """The connection is finished: safe unanswered calls go back to the lane once."""
+        self.closed = True
+        if self.transport is not None:
+            self.transport.close()
+        self.lane.dropped(self)
+        retry: list[Call] = []
+        while self.inflight:
+            call = self.inflight.popleft()
+            if not call.exclusive and call.attempt == 0:
+                call.attempt = 1
+                retry.append(call)
+            else:
+                call.done(call, None, [], b"", error)
+        if retry:
+            self.lane.pipelining = False  # the server does not keep up with pipelines
+            self.lane.backlog.extendleft(reversed(retry))
+        if self.lane.backlog:
+            self.lane.schedule()
+
+    def fail_all(self, error: str) -> None:
+        """Every call on this connection fails with ``error``; the connection closes."""
+        self.closed = True
+        if self.transport is not None:
+            self.transport.close()
+        self.lane.dropped(self)
+        while self.inflight:
+            call = self.inflight.popleft()
+            call.done(call, None, [], b"", error)
+        if self.lane.backlog:
+            self.lane.schedule()
+
+
+class Lane:
+    """Calls to one upstream: a backlog and up to ``max_connections`` pipelined
+    connections, each with at most ``depth`` calls in flight."""
+
+    def __init__(
+        self,
+        upstream: Upstream,
+        *,
+        max_connections: int = 8,
+        depth: int = 16,
+        response_cap: int = 1024 * 1024,
+        connect_timeout: float = 5.0,
+    ) -> None:
+        self.upstream = upstream
+        self.max_connections = max_connections
+        self.depth = depth
+        self.response_cap = response_cap
+        self.connect_timeout = connect_timeout
+        self.pipelining = True
+        self.backlog: deque[Call] = deque()
+        self.conns: list[PipeConnection] = []
+        self.connecting = 0
+        self._scheduled = False
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._ssl = ssl.create_default_context() if upstream.scheme == "https" else None
+
+    def add(self, call: Call) -> None:
+        self.backlog.append(call)
+        if not self._scheduled:
+            self.schedule()
+
+    def schedule(self) -> None:
+        """Write what is waiting at the end of this event-loop iteration (one write per
+        connection for everything offered meanwhile)."""
+        if not self._scheduled:
+            self._scheduled = True
+            asyncio.get_running_loop().call_soon(self.pump)
+
+    def pump(self) -> None:
+        self._scheduled = False
+        backlog = self.backlog
+        if not backlog:
+            return
+        loop = asyncio.get_running_loop()
+        now = loop.time()
+        depth = self.depth if self.pipelining else 1
+        for conn in self.conns:
+            conn.send_from(backlog, depth, now)
+            if not backlog:
+                return
+        if len(self.conns) + self.connecting < self.max_connections:
+            self.connecting += 1
+            task = loop.create_task(self._connect())
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    async def _connect(self) -> None:
+        loop = asyncio.get_running_loop()
+        up = self.upstream
+        try:
+            async with asyncio.timeout(self.connect_timeout):
+                _, conn = await loop.create_connection(
+                    lambda: PipeConnection(self), up.host, up.port, ssl=self._ssl,
+                    server_hostname=up.host if self._ssl else None,
+                )
+        except (TimeoutError, OSError) as exc:
+            self.connecting -= 1
+            if not self.conns and not self.connecting:  # nothing else will carry them
+                kind = "timeout" if isinstance(exc, TimeoutError) else "connect_error"
+                self.fail_backlog(kind)
+            return
+        self.connecting -= 1
+        self.conns.append(conn)
+        self.pump()
+
+    def fail_backlog(self, error: str) -> None:
+        backlog, self.backlog = self.backlog, deque()
+        for call in backlog:
+            call.done(call, None, [], b"", error)
+
+    def dropped(self, conn: PipeConnection) -> None:
+        if conn in self.conns:
+            self.conns.remove(conn)
+
+    def expire(self, now: float) -> None:
+        """Fail the connections whose oldest call has waited past its read timeout."""
+        for conn in list(self.conns):
+            inflight = conn.inflight
+            if inflight and now - inflight[0].sent_at > inflight[0].read_timeout:
+                conn.fail_all("timeout")
+
+    def in_flight(self) -> int:
+        return sum(len(c.inflight) for c in self.conns)
+
+    def close(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for conn in list(self.conns):
+            conn.closed = True
+            if conn.transport is not None:
+                conn.transport.close()
+        self.conns.clear()
+        self.backlog.clear()
