@@ -15,7 +15,14 @@ import orjson
 
 from cdc.events import Change, Column, Connector, Record, RecordKind, Table, topic_name
 
-__all__ = ["JsonConverter", "field_schema", "key_schema", "unwrap", "value_envelope_schema"]
+__all__ = [
+    "ChangeTemplate",
+    "JsonConverter",
+    "field_schema",
+    "key_schema",
+    "unwrap",
+    "value_envelope_schema",
+]
 
 _SNAPSHOT_ENUM = {
     "type": "string",
@@ -292,6 +299,16 @@ class JsonConverter:
             now_ns,
         )
 
+    def change_template(self, connector: Connector, table: Table) -> ChangeTemplate:
+        """Key and value bytes of one-record changes of ``table`` from the JSON text of
+        its column values (see :class:`ChangeTemplate`)."""
+        topic = topic_name(connector.name, table.schema, table.name)
+        key_s, value_s = self._table_schemas(topic, table)
+        return ChangeTemplate(
+            connector, table, key_s if self.schemas_enable else None,
+            value_s if self.schemas_enable else None,
+        )
+
     def key_bytes(self, topic: str, table: Table, key: dict[str, Any]) -> bytes:
         if not self.schemas_enable:
             return orjson.dumps(key)
@@ -300,3 +317,78 @@ class JsonConverter:
 
     def headers(self, record: Record) -> list[tuple[str, bytes]]:
         return [(name, orjson.dumps(value)) for name, value in record.headers]
+
+
+def _esc(raw: bytes, times: int = 1) -> bytes:
+    for _ in range(times):
+        raw = raw.replace(b"%", b"%%")
+    return raw
+
+
+class ChangeTemplate:
+    """The bytes of a one-record change (``before`` null: inserts, updates without a
+    before image) from ``parts``, the JSON text of every column value in column order.
+
+    ``txn(op, commit_lsn, ts_us, tx_id)`` fills what is constant within a source
+    transaction once; ``value(txn_template, parts, lsn, now_ns)`` then splices only the
+    row, the event position and the processing time. The output is byte for byte what
+    :meth:`JsonConverter.serialize` writes for the same record.
+    """
+
+    __slots__ = ("_key", "_key_index", "_txn", "table", "topic")
+
+    def __init__(
+        self,
+        connector: Connector,
+        table: Table,
+        key_schema_json: bytes | None,
+        value_schema_json: bytes | None,
+    ) -> None:
+        self.table = table
+        self.topic = topic_name(connector.name, table.schema, table.name)
+        names = [c.name for c in table.columns]
+        self._key_index = tuple(names.index(k) for k in table.key)
+
+        def struct(fields: list[str], escape: int, hole: bytes) -> bytes:
+            return b"{" + b",".join(_esc(orjson.dumps(f), escape) + hole for f in fields) + b"}"
+
+        def const(value: Any) -> bytes:
+            return _esc(orjson.dumps(value), 2)
+
+        key = struct(list(table.key), 1, b":%s")
+        if key_schema_json is not None:
+            key = b'{"schema":' + _esc(key_schema_json) + b',"payload":' + key + b"}"
+        self._key = key
+        # stage one (per transaction) fills %d/%s; %%s / %%d survive for stage two
+        row = struct(names, 2, b":%%s")
+        body = (
+            b'{"before":null,"after":' + row
+            + b',"source":{"version":' + const(connector.version)
+            + b',"connector":' + const(connector.connector)
+            + b',"name":' + const(connector.name)
+            + b',"ts_ms":%d,"snapshot":"false","db":' + const(connector.db)
+            + b',"sequence":"[\\"%d\\",\\"%%d\\"]","ts_us":%d,"ts_ns":%d,"schema":'
+            + const(table.schema)
+            + b',"table":' + const(table.name)
+            + b',"txId":%s,"lsn":%%d,"xmin":null},"transaction":null,"op":"%s",'
+            b'"ts_ms":%%d,"ts_us":%%d,"ts_ns":%%d}'
+        )
+        if value_schema_json is not None:
+            body = b'{"schema":' + _esc(value_schema_json, 2) + b',"payload":' + body + b"}"
+        self._txn = body
+
+    def txn(self, op: str, commit_lsn: int, ts_us: int, tx_id: int | None) -> bytes:
+        return self._txn % (
+            ts_us // 1000,
+            commit_lsn,
+            ts_us,
+            ts_us * 1000,
+            b"null" if tx_id is None else b"%d" % tx_id,
+            op.encode(),
+        )
+
+    def value(self, txn_template: bytes, parts: list[bytes], lsn: int, now_ns: int) -> bytes:
+        return txn_template % (*parts, lsn, lsn, now_ns // 1_000_000, now_ns // 1000, now_ns)
+
+    def key(self, parts: list[bytes]) -> bytes:
+        return self._key % tuple([parts[i] for i in self._key_index])

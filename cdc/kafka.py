@@ -23,11 +23,13 @@ from confluent_kafka import TopicPartition as _TopicPartition
 from confluent_kafka.admin import AdminClient as _AdminClient
 from confluent_kafka.cimpl import NewTopic as _NewTopic
 
+from cdc.delivery import Txn
 from cdc.errors import BrokerUnavailable, DeliveryFailed, KafkaError
 
 __all__ = ["Consumer", "Message", "Producer", "ensure_topics"]
 
 Headers = Sequence[tuple[str, bytes]]
+DeliveryCallback = Callable[[Any, Any], None]
 
 
 def _describe(err: Any) -> str:
@@ -142,6 +144,45 @@ class Producer:
                     headers=list(headers) or None,
                     on_delivery=partial(self._delivered, on_delivery),
                 )
+                return
+            except BufferError:
+                self.poll(0.05)
+            except _KafkaException as exc:
+                raise KafkaError(f"could not produce to {topic}: {_describe(exc)}") from exc
+
+    def counting_callback(
+        self, counter: Txn[Any], hook: Callable[[], None] | None = None
+    ) -> DeliveryCallback:
+        """A delivery callback for :meth:`produce_counted` that counts each confirmed
+        record back on ``counter`` (``pending -= 1``) in one call — the hot path makes
+        one per source transaction instead of one closure per record."""
+
+        def on_delivery(err: Any, msg: Any) -> None:
+            if err is None:
+                counter.pending -= 1
+                self.confirmed += 1
+                if hook is not None:
+                    hook()
+            elif self._failure is None:
+                self._failure = (
+                    f"Kafka did not confirm a record for {msg.topic()}: {_describe(err)}"
+                )
+
+        return on_delivery
+
+    @property
+    def produce_counted(self) -> Callable[..., None]:
+        """The client's ``produce(topic, value, key, on_delivery=callback)``, unwrapped
+        for the hot path: the caller catches any exception and retries through
+        :meth:`produce_with`, which waits for queue room and translates errors."""
+        return self._producer.produce
+
+    def produce_with(
+        self, topic: str, key: bytes | None, value: bytes | None, callback: DeliveryCallback
+    ) -> None:
+        while True:
+            try:
+                self._producer.produce(topic, value, key, on_delivery=callback)
                 return
             except BufferError:
                 self.poll(0.05)

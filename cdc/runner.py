@@ -41,6 +41,7 @@ from cdc.publisher import Publisher
 from cdc.sources.postgres import catalog
 from cdc.sources.postgres.capture import ChangeAssembler, TableFacts
 from cdc.sources.postgres.decode import Begin, Commit, decode
+from cdc.sources.postgres.fastpath import OneRecordPath
 from cdc.sources.postgres.publication import sync_publication
 from cdc.sources.postgres.snapshot import Progress, read_snapshot, startup_plan
 from cdc.sources.postgres.stream import ReplicationStream
@@ -106,7 +107,10 @@ class _TransactionMetadata:
 
 
 class PgCapture:
-    """``PgCapture(config).run()`` — blocks until :meth:`stop` or an error."""
+    """``PgCapture(config).run()`` — blocks until :meth:`stop` or an error.
+
+    ``fast_path=False`` sends every change the general way (the hot path's output is
+    identical; the switch exists to compare them)."""
 
     def __init__(
         self,
@@ -116,8 +120,10 @@ class PgCapture:
         metrics: Metrics | None = None,
         serve_http: bool = True,
         delivery_hook: Callable[[Change], None] | None = None,
+        fast_path: bool = True,
     ) -> None:
         self.config = config
+        self.fast_path = fast_path
         self.metrics = metrics or Metrics()
         self.offsets = offsets or open_store(config.offsets, default_dir=config.state_dir)
         self.serve_http = serve_http
@@ -138,6 +144,7 @@ class PgCapture:
         self._lag_bytes: int | None = None
         self._acked_commit_ts_us: int | None = None
         self._publisher: Publisher | None = None
+        self._fast: OneRecordPath | None = None
         self._error: str | None = None
         self._delivered_seen = 0
         self._last_lag_query = 0.0
@@ -322,6 +329,17 @@ class PgCapture:
             if self.config.provide_transaction_metadata
             else None
         )
+        fast = None
+        if meta is None and self.fast_path:
+            fast = self._fast = OneRecordPath(
+                assembler,
+                self._producer,
+                publisher.converter,
+                publisher.connector,
+                clock_ns=publisher.clock_ns,
+                delivery_hook=self.delivery_hook,
+            )
+        one_record = fast.handle if fast is not None else None
         received = 0
         now = time.monotonic()
         self._next_heartbeat = now + self.config.heartbeat_interval_s
@@ -333,6 +351,11 @@ class PgCapture:
                 stream.wait(0.05)
                 continue
             payload, lsn = got
+            if one_record is not None and txn is not None and one_record(payload, lsn, txn):
+                received += 1
+                if received % SERVICE_EVERY == 0:
+                    self._service(idle=False)
+                continue
             try:
                 msg = decode(payload)
                 changes = feed(msg, lsn)
@@ -403,6 +426,10 @@ class PgCapture:
         for op, n in self._publisher.sent_by_op.items():
             self.metrics.events.labels(op).inc(n)
         self._publisher.sent_by_op.clear()
+        if self._fast is not None:
+            for op, n in self._fast.sent.items():
+                self.metrics.events.labels(op).inc(n)
+                self._fast.sent[op] = 0
 
     def _periodic(self, now: float) -> None:
         assert self._publisher is not None and self._producer is not None
@@ -414,8 +441,9 @@ class PgCapture:
         now_us = time.time_ns() // 1000
         oldest = self._unacked_commits[0][1] if self._unacked_commits else None
         self.metrics.lag_seconds.set(max(0.0, (now_us - oldest) / 1e6) if oldest else 0.0)
-        if self._last_change is not None:
-            self.metrics.behind_source_ms.set(max(0, (now_us - self._last_change.ts_us) // 1000))
+        last = self._last_event()
+        if last is not None:
+            self.metrics.behind_source_ms.set(max(0, (now_us - last["commit_ts_us"]) // 1000))
         if now - self._last_lag_query >= LAG_QUERY_EVERY_S:
             self._last_lag_query = now
             info = catalog.slot_info(self._catalog, self.config.slot)
@@ -484,6 +512,15 @@ class PgCapture:
 
     def _last_event(self) -> dict[str, Any] | None:
         change = self._last_change
+        fast = self._fast.last if self._fast is not None else None
+        if fast is not None and (change is None or (change.lsn or 0) < fast[2]):
+            codec, op, lsn, ts_us = fast
+            return {
+                "table": codec.table.qualified,
+                "op": op,
+                "lsn": format_lsn(lsn),
+                "commit_ts_us": ts_us,
+            }
         if change is None:
             return None
         return {

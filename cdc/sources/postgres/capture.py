@@ -52,6 +52,11 @@ class ChangeAssembler:
         self.begin: Begin | None = None
         self.committed: Commit | None = None
 
+    @property
+    def codecs(self) -> dict[int, TableCodec | None]:
+        """The announced relations (None: not captured), by relid."""
+        return self._relations
+
     def codec(self, relid: int) -> TableCodec | None:
         try:
             return self._relations[relid]

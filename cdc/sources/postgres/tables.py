@@ -10,6 +10,7 @@ from typing import Any
 from cdc.errors import DecodeError
 from cdc.events import Column, Table
 from cdc.sources.postgres.decode import UNCHANGED, Value
+from cdc.sources.postgres.rowjson import RowJson, fragment_writer
 from cdc.types import pg_column_type
 
 __all__ = ["PgColumn", "TableCodec", "build_codec"]
@@ -32,10 +33,13 @@ class TableCodec:
     ``row(values)`` converts a full tuple; ``key_row(values)`` a ``REPLICA IDENTITY
     DEFAULT`` old tuple, whose non-key columns are null — required columns then take
     Debezium's fallback value (0, "", ...) so the row still fits the schema.
+    ``json`` (when built from PostgreSQL columns) writes a tuple's values as JSON
+    straight from the message bytes.
     """
 
-    def __init__(self, table: Table) -> None:
+    def __init__(self, table: Table, json: RowJson | None = None) -> None:
         self.table = table
+        self.json = json
         cols = table.columns
         self.names = [c.name for c in cols]
         self._convert: list[Callable[[Any], Any]] = [c.type.convert for c in cols]
@@ -114,4 +118,8 @@ def build_codec(
         ),
         key=tuple(key),
     )
-    return TableCodec(table)
+    writers = [
+        fragment_writer(c.type_oid, c.typmod, col.type)
+        for c, col in zip(columns, table.columns, strict=True)
+    ]
+    return TableCodec(table, RowJson(writers))
