@@ -15,7 +15,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -52,11 +52,14 @@ class StackRun:
     process: subprocess.Popen[bytes]
     stdout_path: Path
     stderr_path: Path
+    env: Mapping[str, str] = field(default_factory=dict)
 
     @classmethod
     def start(cls, workdir: Path, *, traffic: bool = False, plan_path: Path | None = None,
               ports: dict[str, int] | None = None, extra: tuple[str, ...] = (),
-              edit: Callable[[dict[str, Any]], None] | None = None) -> StackRun:
+              edit: Callable[[dict[str, Any]], None] | None = None,
+              env: Mapping[str, str] | None = None) -> StackRun:
+        """``env``: what the user exports besides the basics, e.g. ``DATABASE_URL``."""
         if plan_path is None:
             plan_path = workdir / "migration_plan.yaml"
             ports = stack_plan(plan_path, edit=edit)
@@ -66,9 +69,9 @@ class StackRun:
             [sys.executable, "-c", "from strangler_proxy.cli import main; main()", "up",
              "--plan", str(plan_path), "--port", str(ports["proxy"]), "--status-interval", "1",
              "--traffic" if traffic else "--no-traffic", *extra],
-            cwd=workdir, env=user_env(), stdout=out.open("wb"), stderr=err.open("wb"),
+            cwd=workdir, env=user_env(env), stdout=out.open("wb"), stderr=err.open("wb"),
             stdin=subprocess.DEVNULL)
-        run = cls(workdir, plan_path, ports, process, out, err)
+        run = cls(workdir, plan_path, ports, process, out, err, dict(env or {}))
         run.wait_for(READY_MARK, timeout_s=150)
         return run
 
@@ -127,7 +130,8 @@ class StackRun:
         token = (self.var / "admin-token").read_text().strip()
         return {**user_env(), "STRANGLER_PROXY_URL": self.url, "STRANGLER_ADMIN_TOKEN": token,
                 "STRANGLE_PLAN": str(self.plan_path),
-                "DATABASE_URL": f"sqlite:///{(self.var / 'monolith.sqlite3').resolve()}"}
+                "DATABASE_URL": f"sqlite:///{(self.var / 'monolith.sqlite3').resolve()}",
+                **self.env}
 
 
 def user_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:

@@ -1,0 +1,139 @@
+"""`strangle up` on PostgreSQL: the monolith and the notifications service each on their
+own PostgreSQL database, change capture by logical replication (pgoutput), the real
+embedded broker, the sink — and traffic through the proxy.
+
+The stack must come up in sync (the service holds the monolith's mapped tables), and an
+order placed through the proxy must produce a notification in the monolith that reaches
+the service's PostgreSQL database through CDC.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import sqlalchemy as sa
+
+from cdc.sinks.sqlalchemy_applier import engine_url
+from tests.support.postgres import PostgresServer
+from tests.support.stack import StackRun
+
+pytestmark = [pytest.mark.slow, pytest.mark.postgres, pytest.mark.kafka,
+              pytest.mark.timeout(420)]
+
+TABLES = {"accounts_customer": "customer",
+          "notifications_notificationtemplate": "template",
+          "notifications_notificationpreference": "preference",
+          "notifications_notification": "notification"}
+COLUMNS = ["id", "customer_id", "channel", "template", "subject", "body", "status"]
+
+
+@pytest.fixture
+def databases(postgres: PostgresServer) -> Iterator[tuple[str, str]]:
+    tag = uuid.uuid4().hex[:8]
+    mono, svc = postgres.create_database(f"up_mono_{tag}"), postgres.create_database(
+        f"up_svc_{tag}")
+    yield mono, svc
+    # the CDC runner's replication slot would keep WAL on the session server forever
+    engine = sa.create_engine(engine_url(postgres.url()))
+    with engine.begin() as conn:
+        conn.execute(sa.text("SELECT pg_drop_replication_slot(slot_name) FROM "
+                             "pg_replication_slots WHERE database = :db AND NOT active"),
+                     {"db": f"up_mono_{tag}"})
+    engine.dispose()
+
+
+def _query(url: str, sql: str, **params: Any) -> list[Any]:
+    engine = sa.create_engine(engine_url(url))
+    try:
+        with engine.connect() as conn:
+            return list(conn.execute(sa.text(sql), params).all())
+    finally:
+        engine.dispose()
+
+
+def _counts(url: str, tables: list[str]) -> list[int]:
+    return [_query(url, f'SELECT count(*) FROM "{t}"')[0][0] for t in tables]
+
+
+def _eventually(check: Callable[[], bool], timeout_s: float, what: str) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not check():
+        assert time.monotonic() < deadline, what
+        time.sleep(0.3)
+
+
+def test_strangle_up_on_postgresql_syncs_and_carries_an_order_notification(
+    tmp_path: Path, databases: tuple[str, str]
+) -> None:
+    mono_url, svc_url = databases
+    run = StackRun.start(tmp_path, traffic=True, extra=("--traffic-rate", "4"),
+                         env={"DATABASE_URL": mono_url, "NOTIFICATIONS_DATABASE_URL": svc_url})
+    try:
+        # nothing lives in SQLite files: both databases are the PostgreSQL ones
+        assert not (run.var / "monolith.sqlite3").exists()
+        assert not (run.var / "notifications.sqlite3").exists()
+        assert "is in sync with the monolith" in run.stderr()
+        cdc = httpx.get(f"http://127.0.0.1:{run.ports['cdc']}/status", timeout=5).json()
+        assert cdc.get("slot") and cdc.get("connector") != "sqlite", cdc  # pgoutput
+        # the initial snapshot reached the service: every mapped table, at least as many rows
+        mono_counts = _counts(mono_url, list(TABLES))
+        assert mono_counts[0] and mono_counts[1] and mono_counts[3], mono_counts  # seeded
+        assert all(s >= m for m, s in zip(mono_counts, _counts(svc_url, list(TABLES.values())),
+                                          strict=True))
+
+        _order_reaches_the_service(run, mono_url, svc_url)
+
+        # the same read through the proxy (shadow: the monolith answers, the service is
+        # compared), and the traffic so far failed nothing
+        status = run.last_status()
+        assert status["components"]["sink"]["up"] and status["components"]["cdc"]["up"]
+        assert status["proxy"]["errors_5xx"] == 0
+        stats = json.loads((run.var / "traffic.json").read_text())
+        assert stats["requests"] > 0 and stats["failed"] == 0, stats
+    finally:
+        code = run.stop()
+    assert code == 0, run.stderr()
+
+    # a restart on the same databases (a new memory-only broker): the replication slot
+    # resumes where it stood, the sink re-reads the new broker's topics, still in sync
+    again = StackRun.start(tmp_path, plan_path=run.plan_path, ports=run.ports, env=run.env)
+    try:
+        assert "is in sync with the monolith" in again.stderr()
+        _order_reaches_the_service(again, mono_url, svc_url)
+    finally:
+        assert again.stop() == 0, again.stderr()
+
+
+def _order_reaches_the_service(run: StackRun, mono_url: str, svc_url: str) -> None:
+    """An order through the proxy: the monolith notifies the customer, and CDC carries
+    that notification into the service's own database, equal column by column."""
+    before = _query(mono_url, "SELECT coalesce(max(id), 0) FROM notifications_notification")
+    customer = _query(mono_url, "SELECT id FROM accounts_customer ORDER BY id LIMIT 1")[0][0]
+    product = _query(mono_url, "SELECT id FROM catalog_product WHERE active AND stock > 5 "
+                               "ORDER BY id LIMIT 1")[0][0]
+    placed = httpx.post(f"{run.url}/api/orders", timeout=10,
+                        headers={"x-customer-id": str(customer)},
+                        json={"customer_id": customer,
+                              "lines": [{"product_id": product, "quantity": 1}]})
+    assert placed.status_code == 201, placed.text
+    mine = (f"SELECT {', '.join(COLUMNS)} FROM %s WHERE id > :after AND customer_id = :c "
+            "AND template = 'order_placed' AND subject LIKE :order ORDER BY id")
+    params = {"after": before[0][0], "c": customer, "order": f"%#{placed.json()['id']} %"}
+
+    def in_monolith() -> list[Any]:
+        return _query(mono_url, mine % "notifications_notification", **params)
+
+    _eventually(lambda: bool(in_monolith()), 30, "the order sent no notification")
+    _eventually(lambda: _query(svc_url, mine % "notification", **params) == in_monolith(), 60,
+                "the order's notification did not reach the service's database")
+    listed = httpx.get(f"{run.url}/api/notifications", params={"customer_id": customer},
+                       headers={"x-customer-id": str(customer)}, timeout=10)
+    assert listed.status_code == 200
+    assert {n["id"] for n in listed.json()["results"]} >= {r[0] for r in in_monolith()}
