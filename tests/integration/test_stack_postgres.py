@@ -4,12 +4,16 @@ embedded broker, the sink — and traffic through the proxy.
 
 The stack must come up in sync (the service holds the monolith's mapped tables), and an
 order placed through the proxy must produce a notification in the monolith that reaches
-the service's PostgreSQL database through CDC.
+the service's PostgreSQL database through CDC; after the cutover to `service` (a plan
+edit) the monolith sends through the service, and the service's four mapped tables
+equal the monolith's row by row. After a restart on the same databases it all holds.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import json
+import re
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -32,6 +36,15 @@ TABLES = {"accounts_customer": "customer",
           "notifications_notificationpreference": "preference",
           "notifications_notification": "notification"}
 COLUMNS = ["id", "customer_id", "channel", "template", "subject", "body", "status"]
+COMPARED = {
+    "accounts_customer": ["id", "email", "name", "phone", "created_at", "updated_at"],
+    "notifications_notificationtemplate": ["id", "key", "channel", "subject", "body",
+                                           "created_at", "updated_at"],
+    "notifications_notificationpreference": ["id", "customer_id", "channel", "enabled",
+                                             "updated_at"],
+    "notifications_notification": ["id", "customer_id", "channel", "template", "subject",
+                                   "body", "status", "created_at", "sent_at", "read_at"],
+}
 
 
 @pytest.fixture
@@ -92,6 +105,20 @@ def test_strangle_up_on_postgresql_syncs_and_carries_an_order_notification(
 
         # the same read through the proxy (shadow: the monolith answers, the service is
         # compared), and the traffic so far failed nothing
+        # the cutover by plan edit: the monolith now sends through the service's API,
+        # which stores the notification in its PostgreSQL database itself
+        sent = _query(svc_url, "SELECT count(*) FROM send_request")[0][0]
+        _edit_stage(run.plan_path, "service")
+        _eventually(lambda: _query(svc_url, "SELECT count(*) FROM send_request")[0][0]
+                    > sent + 1, 60, "orders did not send their notifications via the service")
+
+        # CDC caught up: the service's mapped tables equal the monolith's, row by row
+        # (plus the notifications the service sent itself after the cutover)
+        deadline = time.monotonic() + 30
+        while (problems := _compared(mono_url, svc_url)) and time.monotonic() < deadline:
+            time.sleep(1)
+        assert problems == []
+
         status = run.last_status()
         assert status["components"]["sink"]["up"] and status["components"]["cdc"]["up"]
         assert status["proxy"]["errors_5xx"] == 0
@@ -102,13 +129,52 @@ def test_strangle_up_on_postgresql_syncs_and_carries_an_order_notification(
     assert code == 0, run.stderr()
 
     # a restart on the same databases (a new memory-only broker): the replication slot
-    # resumes where it stood, the sink re-reads the new broker's topics, still in sync
+    # resumes where it stood, the sink re-reads the new broker's topics, still in sync;
+    # back at shadow, an order's notification flows through CDC again
+    _edit_stage(run.plan_path, "shadow")
     again = StackRun.start(tmp_path, plan_path=run.plan_path, ports=run.ports, env=run.env)
     try:
         assert "is in sync with the monolith" in again.stderr()
         _order_reaches_the_service(again, mono_url, svc_url)
     finally:
         assert again.stop() == 0, again.stderr()
+
+
+def _edit_stage(plan_path: Path, stage: str) -> None:
+    """What a user does in an editor: change notifications' `stage:` line and save."""
+    text = plan_path.read_text()
+    head, sep, rest = text.partition("notifications:")
+    rest = re.sub(r"(?m)^(\s+stage:\s*)\S+", lambda m: m.group(1) + stage, rest, count=1)
+    tmp = plan_path.with_suffix(".swp")
+    tmp.write_text(head + sep + rest)
+    tmp.replace(plan_path)
+
+
+def _canonical(value: Any) -> Any:
+    """Django keeps timestamptz, the service naive UTC timestamps: compare in UTC."""
+    if isinstance(value, dt.datetime) and value.tzinfo is not None:
+        return value.astimezone(dt.UTC).replace(tzinfo=None)
+    return value
+
+
+def _rows(url: str, table: str, columns: list[str]) -> dict[int, tuple[Any, ...]]:
+    found = _query(url, f"SELECT {', '.join(columns)} FROM {table}")
+    return {int(row[0]): tuple(_canonical(v) for v in row) for row in found}
+
+
+def _compared(mono_url: str, svc_url: str) -> list[str]:
+    problems = []
+    for source, columns in COMPARED.items():
+        mono = _rows(mono_url, source, columns)
+        svc = _rows(svc_url, TABLES[source], columns)
+        if source == "notifications_notification":
+            if not any(i > max(mono) for i in svc):
+                problems.append("no notification sent by the service after the cutover")
+            svc = {i: r for i, r in svc.items() if i <= max(mono)}
+        if mono != svc:
+            diff = sorted(set(mono.items()) ^ set(svc.items()), key=str)[:3]
+            problems.append(f"{source}: {len(mono)} vs {len(svc)} rows; e.g. {diff}")
+    return problems
 
 
 def _order_reaches_the_service(run: StackRun, mono_url: str, svc_url: str) -> None:
