@@ -18,6 +18,7 @@ from typing import Any
 from strangler_proxy.plan.io import LoadedPlan
 from strangler_proxy.plan.model import Plan, ServicePlan
 from strangler_proxy.shadow.engine import ShadowEngine
+from strangler_proxy.shadow.recheck import LagRecheck
 from strangler_proxy.shadow.render import render_html
 from strangler_proxy.shadow.report import Gates, Report, report_from_store
 from strangler_proxy.shadow.rules import CompareRules, ServiceRules, rules_from_mapping
@@ -88,13 +89,33 @@ class PlanRules:
         return rules.for_route(route) if rules is not None else DEFAULT_RULES
 
 
+class PlanUpstreams:
+    """(monolith URL, service URL) of a service in whatever plan is serving."""
+
+    def __init__(self, current: Callable[[], LoadedPlan]) -> None:
+        self.current = current
+
+    def __call__(self, service: str) -> tuple[str, str] | None:
+        plan = self.current().plan
+        svc = plan.services.get(service)
+        return (plan.monolith.url, svc.upstream.url) if svc is not None else None
+
+
 def engine_from_plan(current: Callable[[], LoadedPlan], **kwargs: Any) -> ShadowEngine:
-    """A started :class:`ShadowEngine` writing to the plan's shadow store."""
+    """A started :class:`ShadowEngine` writing to the plan's shadow store, with a
+    :class:`~strangler_proxy.shadow.recheck.LagRecheck` re-checking mismatches that
+    might be replication delay (``recheck=None`` turns that off)."""
     loaded = current()
     url, max_samples, retention_s = store_settings(loaded.plan, loaded.path)
     kwargs.setdefault("max_samples", max_samples)
     kwargs.setdefault("retention_s", retention_s)
-    return ShadowEngine(ShadowStore(url), PlanRules(current), **kwargs)
+    recheck = None
+    if "recheck" not in kwargs:  # own rules object: PlanRules is not shared across threads
+        recheck = kwargs["recheck"] = LagRecheck(PlanUpstreams(current), PlanRules(current))
+    engine = ShadowEngine(ShadowStore(url), PlanRules(current), **kwargs)
+    if recheck is not None:
+        recheck.start(engine.submit)
+    return engine
 
 
 class UnknownService(KeyError):

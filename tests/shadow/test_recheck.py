@@ -11,10 +11,12 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import replace
+from pathlib import Path
 
 import httpx
 import pytest
 
+from strangler_proxy.plan.io import load_plan
 from strangler_proxy.shadow.lag import (
     EXPECTED_POSITION_TAG,
     NOT_RECHECKED,
@@ -26,6 +28,7 @@ from strangler_proxy.shadow.observation import SOURCE_POSITION_HEADER, Exchange
 from strangler_proxy.shadow.recheck import LagRecheck, RecheckSettings
 from strangler_proxy.shadow.result import Outcome, judge
 from strangler_proxy.shadow.rules import CompareRules
+from strangler_proxy.shadow.sink import engine_from_plan
 from tests.shadow.factories import exchange, obs
 
 RULES = CompareRules()
@@ -243,3 +246,30 @@ def test_worker_hands_back_the_verdict_and_counts_it() -> None:
                for s in families["strangler_shadow_lag_rechecks"].samples}
     assert samples["lag"] == 1 and samples["deferred"] == 1
     assert "strangler_shadow_lag_recheck_queue_depth" in families
+
+
+PLAN = """
+version: 1
+monolith: {url: "http://127.0.0.1:8001"}
+shadow_store: {url: "sqlite:///s.db"}
+services:
+  notifications:
+    url: "http://127.0.0.1:8101"
+    routes: [{path: /api/notifications, methods: [GET]}]
+    stage: shadow
+"""
+
+
+def test_the_plan_engine_rechecks_against_the_plan_upstreams(tmp_path: Path) -> None:
+    (tmp_path / "plan.yaml").write_text(PLAN)
+    loaded = load_plan(tmp_path / "plan.yaml")
+    engine = engine_from_plan(lambda: loaded, flush_interval_s=0.02)
+    try:
+        recheck = engine.recheck
+        assert isinstance(recheck, LagRecheck)
+        assert recheck.upstreams("notifications") == ("http://127.0.0.1:8001",
+                                                      "http://127.0.0.1:8101")
+        assert recheck.upstreams("gone") is None
+    finally:
+        engine.close()
+    assert engine_from_plan(lambda: loaded, recheck=None).recheck is None
