@@ -20,8 +20,9 @@
       provide_transaction_metadata: false   # BEGIN/END on <prefix>.transaction + blocks
 
 Captured tables are the keys of every ``services.<name>.data.tables`` whose
-``data.owner`` is the monolith (the default); ``schema.table`` or bare ``table``
-(schema ``public``). Parsing is pure (:func:`parse_config`); :func:`load_config` reads
+``data.owner`` is the monolith (the default); with ``data.owner: service``, only those
+not listed in ``data.owned`` (none when ``owned`` is absent); ``schema.table`` or bare
+``table`` (schema ``public``). Parsing is pure (:func:`parse_config`); :func:`load_config` reads
 the file.
 """
 
@@ -130,11 +131,15 @@ def _captured_tables(plan: Mapping[str, Any]) -> tuple[str, ...]:
             continue
         if not isinstance(data, Mapping):
             raise ConfigError(f"services.{svc_name}.data: expected a mapping")
-        if data.get("owner", "monolith") != "monolith":
-            continue
         spec = data.get("tables") or {}
         if not isinstance(spec, Mapping):
             raise ConfigError(f"services.{svc_name}.data.tables: expected a mapping")
+        if data.get("owner", "monolith") != "monolith":
+            owned = data.get("owned")
+            if not owned:
+                continue  # the service owns all of it
+            # the service owns these; the monolith still feeds it the tables it only reads
+            spec = {t: v for t, v in spec.items() if t not in set(map(str, owned))}
         tables.extend(_qualified(str(t)) for t in spec)
     return tuple(dict.fromkeys(tables))
 

@@ -30,6 +30,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DBAPIError, IntegrityError, SQLAlchemyError
 
 from cdc.sinks.mapping import SinkMapping
+from cdc.sinks.origin import TransactionHooks
 from cdc.sinks.planner import Delete, Key, PlannedWrite, Truncate, Upsert, collapse
 from cdc.sinks.position import Position
 
@@ -142,10 +143,13 @@ def _now_ms() -> int:
 
 class SqlAlchemyApplier:
     def __init__(
-        self, engine: Engine, mapping: SinkMapping, metadata: sa.MetaData, *, sink: str
+        self, engine: Engine, mapping: SinkMapping, metadata: sa.MetaData, *, sink: str,
+        hooks: TransactionHooks | None = None,
     ) -> None:
+        """``hooks``: run inside every batch transaction (see :mod:`cdc.sinks.origin`)."""
         self.engine = engine
         self.sink = sink
+        self.hooks = hooks
         self.offsets_table, self.rows_table = sink_tables(metadata)
         self.models = {name: metadata.tables[name] for name in mapping.models
                        if name in metadata.tables}
@@ -200,10 +204,14 @@ class SqlAlchemyApplier:
                 # honoured by engines that emit BEGIN themselves (the services' SQLite)
                 conn.execution_options(sqlite_begin="IMMEDIATE")
                 with conn.begin():
+                    if self.hooks is not None:
+                        self.hooks.begin(conn)
                     applied = 0
                     for segment in collapse(writes):
                         applied += self._apply_segment(conn, segment)
                     self._record_offsets(conn, consumed)
+                    if self.hooks is not None:
+                        self.hooks.before_commit(conn)
         except ApplyError:
             raise
         except IntegrityError as exc:

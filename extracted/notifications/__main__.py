@@ -1,4 +1,4 @@
-"""``python -m extracted.notifications migrate|serve|sink``."""
+"""``python -m extracted.notifications migrate|serve|sink|capture``."""
 
 from __future__ import annotations
 
@@ -30,6 +30,14 @@ def main(argv: list[str] | None = None) -> int:
     sink.add_argument("--no-migrate", action="store_true", help="do not migrate first")
     sink.add_argument("--from-beginning", action="store_true",
                       help="read the topics from their start (a fresh memory-only broker)")
+    capture = sub.add_parser("capture", help="relay this database's changes to the tables "
+                             "it owns (plan: data.owned) to Kafka, for the monolith")
+    capture.add_argument("--plan", required=True)
+    capture.add_argument("--bootstrap-servers", required=True)
+    capture.add_argument("--http-port", type=int, default=0,
+                         help="serve /healthz, /metrics, /status on this port (0: any)")
+    capture.add_argument("--state-dir", default="var/cdc-notifications",
+                         help="offsets and status.json")
     args = parser.parse_args(argv)
 
     jsonlog.configure("notifications")
@@ -51,6 +59,14 @@ def main(argv: list[str] | None = None) -> int:
         uvicorn.run(create_app(settings), host=args.host, port=args.port, log_config=None,
                     access_log=False)
         return 0
+    if args.command == "capture":
+        from pathlib import Path
+
+        from extracted.notifications.capture import run_capture
+
+        return run_capture(args.plan, database_url=settings.database_url,
+                           bootstrap_servers=args.bootstrap_servers, http_port=args.http_port,
+                           state_dir=Path(args.state_dir))
     from extracted.notifications.sink import run_sink
 
     if not args.no_migrate:

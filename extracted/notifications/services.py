@@ -16,6 +16,7 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from extracted.notifications.config import id_base
 from extracted.notifications.delivery import Backend, DeliveryError, OutgoingMessage, log
 from extracted.notifications.errors import Conflict, NotFound, ValidationFailed
 from extracted.notifications.models import (
@@ -92,15 +93,19 @@ def template_query() -> sa.Select[Template]:
     return sa.select(Template).order_by(Template.key, Template.channel)
 
 
-def _next_id(session: Session) -> int:
-    """Ids continue after the highest one synced from the monolith (no sequence to lag)."""
-    return int(session.execute(sa.select(sa.func.coalesce(sa.func.max(Notification.id), 0)))
-               .scalar_one()) + 1
+def _next_id(session: Session, model: type[Notification] | type[Preference]) -> int:
+    """The next id in the service's own range (see :data:`config.DEFAULT_ID_BASE`): after
+    the highest id at or above the base, never among the monolith's ids synced here."""
+    base = id_base()
+    column = model.__table__.c.id  # type: ignore[attr-defined]
+    highest = session.execute(
+        sa.select(sa.func.max(column)).where(column >= base)).scalar_one()
+    return base if highest is None else int(highest) + 1
 
 
 def _insert(session: Session, **values: Any) -> Notification:
     for _attempt in range(5):
-        notification = Notification(id=_next_id(session), **values)
+        notification = Notification(id=_next_id(session, Notification), **values)
         nested = session.begin_nested()
         session.add(notification)
         try:
@@ -192,10 +197,8 @@ def preferences_update(session: Session, customer_id: int, channels: Mapping[str
         existing = session.scalars(sa.select(Preference).where(
             Preference.customer_id == customer_id, Preference.channel == channel)).first()
         if existing is None:
-            next_id = int(session.execute(
-                sa.select(sa.func.coalesce(sa.func.max(Preference.id), 0))).scalar_one()) + 1
-            session.add(Preference(id=next_id, customer_id=customer_id, channel=channel,
-                                   enabled=enabled, updated_at=stamp))
+            session.add(Preference(id=_next_id(session, Preference), customer_id=customer_id,
+                                   channel=channel, enabled=enabled, updated_at=stamp))
         else:
             existing.enabled = enabled
             existing.updated_at = stamp

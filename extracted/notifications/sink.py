@@ -12,6 +12,7 @@ import sqlalchemy as sa
 
 from cdc.sinks.consumer import SinkConfig, SinkConsumer, serve_health
 from cdc.sinks.mapping import sink_mapping
+from cdc.sinks.origin import SqliteSinkOrigin
 from cdc.sinks.sqlalchemy_applier import SqlAlchemyApplier
 from extracted.notifications.config import Settings
 from extracted.notifications.db import make_engine
@@ -24,8 +25,10 @@ log = logging.getLogger("extracted.notifications.sink")
 def notifications_applier(engine: sa.Engine, tables: Mapping[str, Any] | None = None
                           ) -> SqlAlchemyApplier:
     """The applier for the plan's ``data.tables`` (default: :data:`DEFAULT_TABLES`)."""
-    return SqlAlchemyApplier(engine, sink_mapping(tables or DEFAULT_TABLES), Base.metadata,
-                             sink=SINK_NAME)
+    mapping = sink_mapping(tables or DEFAULT_TABLES)
+    # the service's own capture (the way back) must not relay what came from the monolith
+    return SqlAlchemyApplier(engine, mapping, Base.metadata, sink=SINK_NAME,
+                             hooks=SqliteSinkOrigin(mapping.models))
 
 
 def topics_for(tables: Mapping[str, Any], prefix: str, schema: str = "public") -> tuple[str, ...]:

@@ -44,4 +44,4 @@ GATES = frozenset(
         "max_latency_ratio",
     }
 )
-DATA = frozenset({"owner", "tables"})
+DATA = frozenset({"owner", "tables", "owned"})

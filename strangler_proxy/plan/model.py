@@ -147,8 +147,15 @@ class FallbackPolicy:
 
 @dataclass(frozen=True, slots=True)
 class DataPolicy:
+    """``tables``: monolith table -> service table, synced monolith -> service.
+    ``owned``: those of ``tables`` the service writes; their changes in the service are
+    synced back to the monolith (two-way), the rest are read-only copies in the service.
+    ``owner``: who is the system of record; ``service`` stops capturing the owned tables
+    in the monolith (the monolith no longer writes them)."""
+
     owner: str = "monolith"
     tables: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    owned: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True, eq=False)

@@ -442,4 +442,13 @@ def _data(ctx: Checker, value: Any, path: Path) -> DataPolicy:
                 ctx.error((*tp, k), f"must name the service table, got {describe(v)}")
             else:
                 tables[k] = v
-    return DataPolicy(owner, MappingProxyType(tables))
+    owned = ctx.strings(m, "owned", path) or ()
+    for i, name in enumerate(owned):
+        if name not in tables:
+            known = ", ".join(sorted(tables)) or "none"
+            ctx.error((*path, "owned", i),
+                      f"{name!r} is not one of data.tables (the tables the service has: "
+                      f"{known}); the service can only own a table it syncs")
+        elif owned.index(name) != i:
+            ctx.error((*path, "owned", i), f"{name!r} is listed twice")
+    return DataPolicy(owner, MappingProxyType(tables), tuple(owned))

@@ -139,6 +139,14 @@ def plan_schema() -> dict[str, Any]:
                         "type": "object",
                         "additionalProperties": {"type": "string", "minLength": 1},
                     },
+                    "owned": {
+                        "type": "array",
+                        "items": {"type": "string", "minLength": 1},
+                        "uniqueItems": True,
+                        "description": "keys of data.tables the service writes: their "
+                                       "changes in the service are synced back to the "
+                                       "monolith",
+                    },
                 },
                 K.DATA,
             ),

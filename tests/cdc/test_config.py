@@ -28,6 +28,16 @@ def test_captured_tables_are_monolith_owned_data_tables() -> None:
     assert cfg.snapshot_mode == "initial" and cfg.schemas_enable
 
 
+def test_a_service_owner_still_gets_the_tables_it_only_reads() -> None:
+    plan = {**PLAN, "services": {"orders": {"data": {
+        "owner": "service", "owned": ["orders_order"],
+        "tables": {"orders_order": "order", "accounts_customer": "customer"}}}}}
+    assert parse_config(plan, ENV).tables == ("public.accounts_customer",)
+    two_way = {**PLAN, "services": {"orders": {"data": {
+        "owned": ["orders_order"], "tables": {"orders_order": "order"}}}}}
+    assert parse_config(two_way, ENV).tables == ("public.orders_order",)  # owner: monolith
+
+
 def test_environment_overrides() -> None:
     cfg = parse_config({**PLAN, "cdc": {"database_url": "postgresql://plan/db"}},
                        {**ENV, "KAFKA_BOOTSTRAP_SERVERS": "k:9092"})

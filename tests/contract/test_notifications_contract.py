@@ -135,7 +135,8 @@ def test_malformed_and_non_json_bodies(notifications_api: NotificationsTarget) -
     assert_error(client.post("/api/notifications", content=b"customer_id=1",
                              headers={"Content-Type": "application/x-www-form-urlencoded"}),
                  415, "unsupported_media_type")
-    assert_error(client.patch("/api/notifications/1", content=b"read=1",
+    note = send(notifications_api, notifications_api.new_customer())
+    assert_error(client.patch(f"/api/notifications/{note['id']}", content=b"read=1",
                               headers={"Content-Type": "text/plain"}),
                  415, "unsupported_media_type")
 

@@ -12,6 +12,7 @@ import pytest
 import sqlalchemy as sa
 
 from cdc.sinks.sqlalchemy_applier import engine_url
+from extracted.notifications.config import DEFAULT_ID_BASE
 from strangler_proxy.shadow.lag import LagVerdict, SourcePosition, classify_lag
 from strangler_proxy.shadow.observation import DRY_RUN_HEADER, SOURCE_POSITION_HEADER
 from tests.extracted import seed
@@ -208,7 +209,10 @@ def test_update_and_preferences(service: ServiceServer) -> None:
                         json={"channels": {"sms": True}})
     assert updated.json()["channels"] == {"email": False, "sms": True}
     sms = _post(service, {"customer_id": 2, "channel": "sms", "subject": "s", "body": "b"})
-    assert sms.status_code == 201 and sms.json()["id"] == 26  # continues after synced ids
+    # the service's own id range, far above the monolith's ids synced here
+    assert sms.status_code == 201 and sms.json()["id"] == DEFAULT_ID_BASE
+    again = _post(service, {"customer_id": 2, "channel": "sms", "subject": "s", "body": "b"})
+    assert again.json()["id"] == DEFAULT_ID_BASE + 1
     missing = httpx.get(f"{service.url}/api/notifications/preferences/9")
     assert missing.status_code == 404
 

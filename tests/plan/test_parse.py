@@ -147,6 +147,22 @@ def test_error_names_file_line_and_key_path() -> None:
         ),
         (
             "    stage: monolith\n",
+            "    stage: monolith\n    data: {tables: {a_t: t}, owned: [b_t]}\n",
+            "services.catalog.data.owned[0]: 'b_t' is not one of data.tables (the tables the "
+            "service has: a_t); the service can only own a table it syncs",
+        ),
+        (
+            "    stage: monolith\n",
+            "    stage: monolith\n    data: {tables: {a_t: t}, owned: [a_t, a_t]}\n",
+            "data.owned[1]: 'a_t' is listed twice",
+        ),
+        (
+            "    stage: monolith\n",
+            "    stage: monolith\n    data: {tables: {a_t: t}, owned: a_t}\n",
+            "data.owned: must be a list of strings",
+        ),
+        (
+            "    stage: monolith\n",
             "    stage: monolith\n    gates: {max_error_rate: 2}\n",
             "gates.max_error_rate: must be 0..1",
         ),
@@ -385,3 +401,14 @@ def test_audit_history_is_part_of_the_plan() -> None:
     plan = parse_plan(VALID.replace("version: 1\n", "version: 1\naudit: {history: h.jsonl}\n", 1))
     assert plan.audit_history == "h.jsonl"
     assert parse_plan(VALID).audit_history is None
+
+
+def test_data_owned_lists_the_tables_the_service_writes() -> None:
+    plan = parse_plan(VALID.replace(
+        "    stage: monolith\n",
+        "    stage: monolith\n    data: {tables: {a_t: a, b_t: b}, owned: [b_t]}\n", 1),
+        "migration_plan.yaml")
+    data = plan.services["catalog"].data
+    assert (data.owner, dict(data.tables), data.owned) == ("monolith", {"a_t": "a", "b_t": "b"},
+                                                           ("b_t",))
+    assert parse_plan(VALID, "migration_plan.yaml").services["catalog"].data.owned == ()

@@ -11,6 +11,11 @@ Why id order is enough: SQLite has one writer at a time and ids are AUTOINCREMEN
 transaction still open holds ids above every committed row and its rows appear all at
 once when it commits — reading ``id > offset`` never skips a row that commits later.
 
+Rows whose transaction id is negative were written by a CDC sink applying the other
+direction's changes (:data:`cdc.sources.sqlite.txids.SINK_TXID`): they are passed over —
+their offset still advances and they are pruned — so a change never echoes back to the
+side it came from.
+
 A row that cannot be turned into an event (unknown table, broken image, a value that is
 not of its column's kind) stops the relay with :class:`~cdc.errors.DecodeError` naming
 its id, before anything after it is published (Debezium's default
@@ -174,6 +179,8 @@ class Relay:
         now_ns = time.time_ns()
         out: list[Record] = []
         for row in rows:
+            if row.txid < 0:  # applied by a sink: it came from the other side
+                continue
             change = change_for(row, self._table(row))
             out.extend(
                 records_for(self.connector, change, now_ns=now_ns, tombstones=self.tombstones)

@@ -35,6 +35,7 @@ from cdc.sources.sqlite.triggers import TXN
 
 __all__ = [
     "BUMP_SQL",
+    "SINK_TXID",
     "bump",
     "capture_transaction",
     "current",
@@ -42,6 +43,11 @@ __all__ = [
     "is_write",
     "returns_rows",
 ]
+
+SINK_TXID = -1
+"""The id a CDC sink stamps on its own transactions (see :mod:`cdc.sinks.origin`): the
+relay never publishes changelog rows carrying a negative id, so changes a sink applied
+from the other side are not captured again (no ping-pong between two databases)."""
 
 BUMP_SQL = f"UPDATE {TXN} SET txid = txid + 1 WHERE id = 1 RETURNING txid"
 
