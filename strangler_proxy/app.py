@@ -24,6 +24,7 @@ from strangler_proxy.admin import PREFIX, admin_app, plan_summary
 from strangler_proxy.audit import reload_recorder
 from strangler_proxy.figures import baselines
 from strangler_proxy.forwarding.accesslog import AccessLog
+from strangler_proxy.forwarding.fastpath import FastPath
 from strangler_proxy.forwarding.handler import Handler
 from strangler_proxy.forwarding.mirror import Mirror
 from strangler_proxy.metrics import ProxyMetrics
@@ -91,6 +92,7 @@ class ProxyApp:
         access_log: bool = True,
         shadow_workers: int = 8,
         metrics: ProxyMetrics | None = None,
+        fast_path: bool = True,
     ) -> None:
         self.plans = plans
         self.metrics = metrics or ProxyMetrics()
@@ -101,6 +103,7 @@ class ProxyApp:
         self.handler = Handler(
             self._plan, metrics=self.metrics, mirror=self.mirror, access_log=self.access_log
         )
+        self.fast = FastPath(self.handler, self._plan, PREFIX, enabled=fast_path)
         self.admin_token = admin_token
         self.started_at = 0.0
         self._ready = False
@@ -200,6 +203,7 @@ class ProxyApp:
                 "shadow": {f"{s}:{o}": n for (s, o), n in m.shadow.items()},
                 "shadow_queue_depth": self.mirror.queue.qsize(),
                 "reloads": dict(m.reloads),
+                "forwarding_path": dict(m.paths),
             },
             "pools": {
                 url: {"open": p.open_connections, "idle": p.idle_connections,
@@ -223,6 +227,7 @@ def create_app(
     sink_factory: SinkFactory | None = None,
     admin_token: str | None = None,
     access_log: bool = True,
+    fast_path: bool = True,
 ) -> ProxyApp:
     """The proxy serving ``plan_path``, reloading it when the file changes (raises
     PlanError if the initial plan is invalid)."""
@@ -243,6 +248,7 @@ def create_app(
         admin_token=admin_token,
         access_log=access_log,
         metrics=metrics,
+        fast_path=fast_path,
     )
 
 
@@ -253,7 +259,8 @@ def app_from_env() -> ProxyApp:
     """uvicorn factory: ``STRANGLE_PLAN``, ``STRANGLER_ADMIN_TOKEN``,
     ``STRANGLER_ACCESS_LOG`` (``0`` turns it off), ``STRANGLER_SINK`` (``module:callable``
     taking the loaded plan and returning an ExchangeSink; default: the shadow comparison
-    engine writing to the plan's ``shadow_store``; ``none`` discards exchanges)."""
+    engine writing to the plan's ``shadow_store``; ``none`` discards exchanges),
+    ``STRANGLER_FAST_PATH`` (``0`` sends every request through ASGI)."""
     jsonlog.configure("proxy", os.environ.get("STRANGLER_LOG_LEVEL", "INFO").upper())
     plan = Path(os.environ.get("STRANGLE_PLAN", "migration_plan.yaml"))
     sink_factory = None
@@ -268,4 +275,5 @@ def app_from_env() -> ProxyApp:
         sink_factory=sink_factory,
         admin_token=os.environ.get("STRANGLER_ADMIN_TOKEN") or None,
         access_log=os.environ.get("STRANGLER_ACCESS_LOG", "1") not in ("0", "false", "no"),
+        fast_path=os.environ.get("STRANGLER_FAST_PATH", "1") not in ("0", "false", "no"),
     )

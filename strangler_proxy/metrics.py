@@ -49,6 +49,7 @@ class ProxyMetrics:
         self.rejected: defaultdict[int, int] = defaultdict(int)
         self.shadow: defaultdict[tuple[str, str], int] = defaultdict(int)
         self.reloads: defaultdict[str, int] = defaultdict(int)
+        self.paths: defaultdict[str, int] = defaultdict(int)
         self.shadow_queue_depth: Callable[[], int] = lambda: 0
         self.breakers: Callable[[], Mapping[str, str]] = dict
         self.plan_version: Callable[[], tuple[int, str]] = lambda: (0, "")
@@ -133,6 +134,15 @@ class ProxyMetrics:
             for name in BREAKER_STATES:
                 b.add_metric([upstream, name], 1.0 if state == name else 0.0)
         yield b
+        fp = CounterMetricFamily(
+            "strangler_forwarding_path",
+            "Forwarded requests by code path: fast (protocol level) or asgi (the fallback "
+            "for uploads, Expect, upgrades, limits).",
+            labels=["path"],
+        )
+        for name, n in sorted(self.paths.items()):
+            fp.add_metric([name], n)
+        yield fp
         version, digest = self.plan_version()
         p = GaugeMetricFamily(
             "strangler_plan_info", "The plan being served.", labels=["version", "sha256"]

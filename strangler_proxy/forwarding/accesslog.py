@@ -23,18 +23,26 @@ class AccessLog:
         request_id: bytes, error: str | None,
     ) -> None:
         client = scope.get("client")
+        self.record(scope["method"], scope.get("raw_path") or b"", client[0] if client else None,
+                    service, target, status, seconds, request_id, error)
+
+    def record(
+        self, method: str, path: bytes, client: str | None, service: str, target: str,
+        status: int, seconds: float, request_id: bytes, error: str | None,
+    ) -> None:
+        """One request (the fast path has no ASGI scope; :meth:`write` takes one)."""
         entry: dict[str, Any] = {
             "ts": time.time(),
             "component": "proxy",
             "msg": "access",
-            "method": scope["method"],
-            "path": (scope.get("raw_path") or b"").decode("latin-1"),
+            "method": method,
+            "path": path.decode("latin-1"),
             "status": status,
             "service": service,
             "target": target,
             "duration_ms": round(seconds * 1000, 3),
             "request_id": request_id.decode(),
-            "client": client[0] if client else None,
+            "client": client,
         }
         if error is not None:
             entry["error"] = error

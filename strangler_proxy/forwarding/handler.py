@@ -63,6 +63,16 @@ MAX_HEADER_BYTES = _env_int("STRANGLER_MAX_HEADER_BYTES")
 MAX_BODY_BYTES = _env_int("STRANGLER_MAX_BODY_BYTES")
 
 
+def with_host(headers: list[Header], up: Upstream, preserve_host: bool) -> list[Header]:
+    """The Host header the upstream gets: the client's (preserved) or the upstream's."""
+    if not preserve_host:
+        headers = [(n, v) for n, v in headers if n != b"host"]
+        headers.append((b"host", up.netloc))
+    elif not any(n == b"host" for n, _ in headers):
+        headers = [*headers, (b"host", up.netloc)]
+    return headers
+
+
 @dataclass(slots=True)
 class Target:
     """A plan upstream resolved to its pool and timeouts."""
@@ -115,6 +125,7 @@ class Handler:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         started = time.perf_counter()
+        self.metrics.paths["asgi"] += 1
         plan = self.plan()
         settings = plan.proxy
         headers: list[Header] = scope["headers"]
@@ -208,8 +219,9 @@ class Handler:
                 self.metrics.shadow[(service, "skipped_too_large")] += 1
                 self.mirror.release(shadow.upstream)
             else:
-                self._offer(decision, shadow, scope, rid_text, method, path_qs, fwd_headers,
-                            body, conn, captured.captured, started, plan)
+                self.offer(decision, shadow, rid_text, method, path_qs, raw_path, qs,
+                           fwd_headers, body.prefix, status, conn.headers, captured.captured,
+                           started, plan)
 
     async def _open(
         self,
@@ -226,13 +238,7 @@ class Handler:
         if fallback_to is None or not body.complete:
             conn = await self._request(primary, method, path_qs, headers, body, preserve_host)
             return conn, primary
-        policy = decision.fallback_policy
-        breaker = self.breakers.get(str(primary.upstream))
-        if breaker is None:
-            breaker = self.breakers[str(primary.upstream)] = Breaker(
-                threshold=policy.breaker_failures if policy else 5,
-                cooldown_s=policy.breaker_reset_s if policy else 10.0,
-            )
+        breaker = self.breaker_for(primary, decision)
         reason: str | None = None
         if not breaker.allow(self.clock()):
             reason = "breaker_open"
@@ -275,29 +281,28 @@ class Handler:
         preserve_host: bool,
     ) -> Connection:
         up = target.upstream
-        if not preserve_host:
-            headers = [(n, v) for n, v in headers if n != b"host"]
-            headers.append((b"host", up.netloc))
-        elif not any(n == b"host" for n, _ in headers):
-            headers = [*headers, (b"host", up.netloc)]
+        headers = with_host(headers, up, preserve_host)
         head = request_head(method.encode(), up.base_path + path_qs, headers, body)
         return await open_response(target.pool, method, head, body, target.timeouts)
 
-    def _offer(
+    def offer(
         self,
         decision: Decision,
         shadow: Target,
-        scope: Scope,
         rid: str,
         method: str,
         path_qs: bytes,
+        raw_path: bytes,
+        query: bytes,
         headers: list[Header],
-        body: RequestBody,
-        conn: Connection,
+        body: bytes,
+        status: int,
+        response_headers: list[Header],
         primary_body: bytes,
         started: float,
         plan: Plan,
     ) -> None:
+        """Hand a finished primary exchange to the shadow mirror (both paths use this)."""
         service = decision.service or "-"
         monolith = self.target("monolith", plan.monolith)
         job = MirrorJob(
@@ -305,14 +310,14 @@ class Handler:
             route=decision.route.path_template if decision.route else "",
             method=method,
             target=path_qs,
-            path=scope.get("raw_path") or scope["path"].encode(),
-            query=scope["query_string"],
+            path=raw_path,
+            query=query,
             headers=tuple(headers),
-            body=body.prefix,
+            body=body,
             request_id=rid,
             ts=time.time(),
-            primary_status=conn.status,
-            primary_headers=tuple(conn.headers),
+            primary_status=status,
+            primary_headers=tuple(response_headers),
             primary_body=primary_body,
             primary_duration_s=time.perf_counter() - started,
             candidate=shadow.upstream,
@@ -322,6 +327,16 @@ class Handler:
             dry_run=decision.mirror_write,
         )
         self.mirror.offer(job)
+
+    def breaker_for(self, primary: Target, decision: Decision) -> Breaker:
+        breaker = self.breakers.get(str(primary.upstream))
+        if breaker is None:
+            policy = decision.fallback_policy
+            breaker = self.breakers[str(primary.upstream)] = Breaker(
+                threshold=policy.breaker_failures if policy else 5,
+                cooldown_s=policy.breaker_reset_s if policy else 10.0,
+            )
+        return breaker
 
     async def _reject(
         self, send: Send, status: int, error: str, message: str, rid: bytes, scope: Scope,
@@ -335,7 +350,17 @@ class Handler:
         self, scope: Scope, service: str, target: str, status: int, started: float, rid: bytes,
         error: str | None,
     ) -> None:
+        client = scope.get("client")
+        self.record(scope["method"], scope.get("raw_path") or b"", client[0] if client else None,
+                    service, target, status, started, rid, error)
+
+    def record(
+        self, method: str, path: bytes, client: str | None, service: str, target: str,
+        status: int, started: float, rid: bytes, error: str | None,
+    ) -> None:
+        """Metrics and the access-log line for one answered request."""
         elapsed = time.perf_counter() - started
         self.metrics.observe(service, target, status, elapsed)
         if self.access_log is not None:
-            self.access_log.write(scope, service, target, status, elapsed, rid, error)
+            self.access_log.record(method, path, client, service, target, status, elapsed, rid,
+                                   error)

@@ -1,9 +1,14 @@
 """Keep-alive HTTP/1.1 connections to one upstream, on asyncio protocols + httptools.
 
 One :class:`Connection` carries one request/response at a time. The response is parsed
-by ``httptools`` as bytes arrive; the consumer awaits the head and then pulls body
-chunks. Reading pauses when more than :data:`HIGH_WATER` bytes wait unconsumed, so a
-slow client never makes the proxy buffer a large download.
+by ``httptools`` as bytes arrive. Two ways to consume it:
+
+* awaiting (the ASGI path, the shadow mirror): the consumer awaits the head and then
+  pulls body chunks. Reading pauses when more than :data:`HIGH_WATER` bytes wait
+  unconsumed, so a slow client never makes the proxy buffer a large download.
+* pushed (the fast path): with ``conn.sink`` set, the parser callbacks call the sink
+  directly (:class:`ResponseSink`) — no futures, no buffering; the sink pauses reading
+  itself when its client cannot keep up.
 """
 
 from __future__ import annotations
@@ -12,7 +17,7 @@ import asyncio
 import ssl
 from collections import deque
 from dataclasses import dataclass, field
-from typing import cast
+from typing import Protocol, cast
 from urllib.parse import urlsplit
 
 import httptools
@@ -57,18 +62,34 @@ class Upstream:
         return f"{self.scheme}://{self.netloc.decode()}{self.base_path.decode()}"
 
 
+class ResponseSink(Protocol):
+    """Receives a response pushed by :class:`Connection` callbacks (``conn.sink``)."""
+
+    def upstream_head(self) -> None: ...
+
+    def upstream_body(self, data: bytes) -> None: ...
+
+    def upstream_done(self) -> None: ...
+
+    def upstream_failed(self, error: UpstreamError) -> None: ...
+
+    def upstream_flush(self) -> None:
+        """End of one ``data_received``: write out what the callbacks gathered."""
+
+
 class Connection(asyncio.Protocol):
     """One upstream connection; see the module docstring."""
 
     def __init__(self) -> None:
         self.transport: asyncio.Transport | None = None
         self.parser = httptools.HttpResponseParser(self)
+        self.sink: ResponseSink | None = None
         self.closed = False
         self.reused = False
         self._write_paused = False
         self._drain: asyncio.Future[None] | None = None
         self._waiter: asyncio.Future[None] | None = None
-        self._waiting_for = ""
+        self.waiting_for = ""
         self.begin(head_request=False)
 
     def begin(self, *, head_request: bool) -> None:
@@ -86,6 +107,7 @@ class Connection(asyncio.Protocol):
         self.head_request = head_request
         self.client_gone = False
         self._framed = False
+        self.has_length = False
 
     # asyncio.Protocol
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -98,6 +120,10 @@ class Connection(asyncio.Protocol):
         except httptools.HttpParserError as exc:
             self._fail(UpstreamProtocolError(f"invalid response from upstream: {exc}"))
             self.close()
+            return
+        sink = self.sink
+        if sink is not None:
+            sink.upstream_flush()
 
     def eof_received(self) -> bool | None:
         return None
@@ -106,7 +132,11 @@ class Connection(asyncio.Protocol):
         self.closed = True
         if self.head_done and not self.complete and not self._framed and self.error is None:
             self.complete = True  # body delimited by connection close
-            self._wake()
+            sink = self.sink
+            if sink is not None:
+                sink.upstream_done()
+            else:
+                self._wake()
         elif not self.complete:
             self._fail(UpstreamClosed("upstream closed the connection"))
         if self._drain is not None and not self._drain.done():
@@ -123,7 +153,9 @@ class Connection(asyncio.Protocol):
     # httptools callbacks
     def on_header(self, name: bytes, value: bytes) -> None:
         name = name.lower()
-        if name == b"content-length" or name == b"transfer-encoding":
+        if name == b"content-length":
+            self._framed = self.has_length = True
+        elif name == b"transfer-encoding":
             self._framed = True
         self.headers.append((name, value))
 
@@ -143,9 +175,19 @@ class Connection(asyncio.Protocol):
                 n == b"connection" and b"close" in v.lower() for n, v in self.headers
             )
             self.parser = httptools.HttpResponseParser(self)
-        self._wake()
+        sink = self.sink
+        if sink is None:
+            self._wake()
+            return
+        sink.upstream_head()
+        if self.complete and self.sink is sink:
+            sink.upstream_done()
 
     def on_body(self, body: bytes) -> None:
+        sink = self.sink
+        if sink is not None:
+            sink.upstream_body(body)
+            return
         self.chunks.append(body)
         self.buffered += len(body)
         if self.buffered > HIGH_WATER and not self.paused and self.transport is not None:
@@ -158,7 +200,11 @@ class Connection(asyncio.Protocol):
             return
         self.complete = True
         self.keep_alive = self.parser.should_keep_alive()
-        self._wake()
+        sink = self.sink
+        if sink is not None:
+            sink.upstream_done()
+        else:
+            self._wake()
 
     # consumer side
     def _wake(self) -> None:
@@ -169,12 +215,16 @@ class Connection(asyncio.Protocol):
     def _fail(self, error: UpstreamError) -> None:
         if self.error is None:
             self.error = error
+            sink = self.sink
+            if sink is not None:
+                sink.upstream_failed(error)
+                return
         self._wake()
 
     async def _wait(self, timeout: float, what: str) -> None:
         loop = asyncio.get_running_loop()
         waiter = self._waiter = loop.create_future()
-        self._waiting_for = what
+        self.waiting_for = what
         DEADLINES.add(self, loop.time() + timeout)
         try:
             await waiter
@@ -186,8 +236,8 @@ class Connection(asyncio.Protocol):
 
     def expired(self) -> None:
         """Called by :data:`DEADLINES` when a wait outlives its timeout."""
-        if self._waiter is not None and not self._waiter.done():
-            self._fail(UpstreamTimeout(f"upstream timed out waiting for {self._waiting_for}"))
+        if self.sink is not None or (self._waiter is not None and not self._waiter.done()):
+            self._fail(UpstreamTimeout(f"upstream timed out waiting for {self.waiting_for}"))
             self.close()
 
     async def write(self, data: bytes) -> None:
@@ -314,14 +364,11 @@ class Pool:
     async def acquire(self, connect_timeout: float, *, fresh: bool = False) -> Connection:
         """A connection for one request: the most recently used idle one, else a new one
         (``fresh=True`` skips the idle ones)."""
+        if not fresh:
+            found = self.take_idle()
+            if found is not None:
+                return found
         idle = self._idle
-        while idle and not fresh:
-            conn = idle.pop()
-            if not conn.closed:
-                conn.reused = True
-                self.stats.reused += 1
-                return conn
-            self._open -= 1
         while self._open >= self.max_connections:
             waiter = asyncio.get_running_loop().create_future()
             self._waiters.append(waiter)
@@ -339,6 +386,18 @@ class Pool:
             self._open -= 1
             self._notify()
             raise
+
+    def take_idle(self) -> Connection | None:
+        """The most recently used idle connection still open, without waiting."""
+        idle = self._idle
+        while idle:
+            conn = idle.pop()
+            if not conn.closed:
+                conn.reused = True
+                self.stats.reused += 1
+                return conn
+            self._open -= 1
+        return None
 
     async def connect(self, timeout: float) -> Connection:
         """A new connection, not counted against the pool (callers count it)."""

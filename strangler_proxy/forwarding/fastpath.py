@@ -1,0 +1,519 @@
+"""The forwarding fast path: ordinary requests forwarded from uvicorn's protocol
+callbacks, without ASGI, tasks or futures.
+
+:class:`~strangler_proxy.forwarding.server_protocol.ProxyHttpProtocol` parses the
+request with uvicorn's httptools parser and asks :meth:`FastPath.exchange` whether it can
+take it. Requests it cannot take safely go to the ASGI app (``app.py`` → ``handler.py``)
+unchanged: the admin prefix, HTTP/1.0, upgrades, ``Expect: 100-continue``, chunked or
+large (> :data:`FAST_BODY_MAX`) request bodies, oversized or contradictory headers (the
+handler answers 431/413/400).
+
+An :class:`Exchange` holds one request. Once its (small, buffered) body is complete it
+takes an idle pooled upstream connection (or connects in a task), writes the request and
+becomes the connection's :class:`~strangler_proxy.forwarding.upstream.ResponseSink`: the
+upstream parser's callbacks build the client's response head and body frames, and each
+upstream read ends in one write to the client. When the client's write buffer is full,
+upstream reading pauses until it drains. The rules — headers, ``decide()``, fallback and
+breaker, stale-connection retry, errors, metrics, access log, shadow hand-off — are the
+handler's, through the same functions.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from typing import Protocol
+from urllib.parse import unquote
+
+import httptools
+from uvicorn.protocols.http.httptools_impl import STATUS_LINE
+
+from strangler_proxy.forwarding.breaker import Breaker
+from strangler_proxy.forwarding.errors import UpstreamClosed, UpstreamError
+from strangler_proxy.forwarding.facts import PlanNeeds, facts_from_parts
+from strangler_proxy.forwarding.forward import IDEMPOTENT, RequestBody, error_body, request_head
+from strangler_proxy.forwarding.handler import (
+    MAX_BODY_BYTES,
+    MAX_HEADER_BYTES,
+    MIRROR_BODY_CAP,
+    Handler,
+    Target,
+    with_host,
+)
+from strangler_proxy.forwarding.headers import (
+    Header,
+    InvalidRequestHeaders,
+    client_response_headers,
+    upstream_request_headers,
+)
+from strangler_proxy.forwarding.upstream import DEADLINES, Connection
+from strangler_proxy.plan.model import Plan
+from strangler_proxy.routing import Decision, decide
+
+FAST_BODY_MAX = 64 * 1024
+"""Largest request body (by Content-Length) the fast path buffers; larger ones stream
+through the ASGI path."""
+
+
+class Client(Protocol):
+    """What an :class:`Exchange` needs from the client connection (the uvicorn protocol)."""
+
+    active: Exchange | None
+    loop: asyncio.AbstractEventLoop
+
+    @property
+    def write_paused(self) -> bool: ...
+
+    def write(self, data: bytes) -> None: ...
+
+    def response_done(self, exchange: Exchange) -> None: ...
+
+
+class _NoEvent:
+    """uvicorn's protocol calls ``cycle.message_event.set()``; an exchange needs none."""
+
+    __slots__ = ()
+
+    def set(self) -> None:
+        return None
+
+
+_NO_EVENT = _NoEvent()
+
+
+class FastPath:
+    """Per-process state shared by every fast exchange: the ASGI handler's pools,
+    breakers, metrics, mirror and access log."""
+
+    def __init__(self, handler: Handler, plan: Callable[[], Plan], admin_prefix: str,
+                 *, enabled: bool = True) -> None:
+        self.handler = handler
+        self.plan = plan
+        self.enabled = enabled
+        self.admin_prefix = admin_prefix
+        self._admin = admin_prefix.encode()
+        self._needs_plan: Plan | None = None
+        self._needs = PlanNeeds(shadow=True, canary=True)
+
+    def exchange(
+        self,
+        client: Client,
+        method: bytes,
+        url: bytes,
+        headers: list[Header],
+        header_bytes: int,
+        keep_alive: bool,
+        client_ip: bytes,
+        client_addr: str | None,
+        scheme: bytes,
+    ) -> Exchange | None:
+        """An exchange for this request, or None when the ASGI path must answer it."""
+        plan = self.plan()
+        settings = plan.proxy
+        if header_bytes > (MAX_HEADER_BYTES or settings.max_header_bytes):
+            return None
+        try:
+            parsed = httptools.parse_url(url)
+        except httptools.HttpParserInvalidURLError:
+            return None
+        raw_path: bytes | None = parsed.path
+        if not raw_path or raw_path[0] != 47:  # "/"
+            return None
+        if raw_path.startswith(self._admin) or (
+            b"%" in raw_path and unquote(raw_path.decode("latin-1")).startswith(self.admin_prefix)
+        ):
+            return None
+        try:
+            rh = upstream_request_headers(headers, client_ip=client_ip, scheme=scheme)
+        except InvalidRequestHeaders:
+            return None
+        length = rh.content_length
+        if rh.chunked or (length is not None and (
+            length > FAST_BODY_MAX
+            or length > (settings.max_body_bytes if MAX_BODY_BYTES is None else MAX_BODY_BYTES)
+        )):
+            return None
+        query: bytes = parsed.query or b""
+        if plan is not self._needs_plan:
+            self._needs_plan, self._needs = plan, PlanNeeds.of(plan)
+        name = method.decode("ascii")
+        rid = rh.request_id
+        decision = decide(plan, facts_from_parts(
+            name, raw_path, query, headers, client_addr,
+            rid.decode() if self._needs.shadow else "", self._needs,
+        ))
+        self.handler.metrics.paths["fast"] += 1
+        return Exchange(self, client, plan, decision, name, raw_path, query, rh.headers, rid,
+                        keep_alive, client_addr)
+
+
+class Exchange:
+    """One request on the fast path; the client protocol's current "cycle"."""
+
+    __slots__ = (
+        "body",
+        "body_complete",
+        "body_parts",
+        "breaker",
+        "capture",
+        "captured",
+        "chunked",
+        "client",
+        "client_addr",
+        "conn",
+        "decision",
+        "disconnected",
+        "fast",
+        "headers",
+        "keep_alive",
+        "method",
+        "no_body",
+        "path_qs",
+        "paused",
+        "pending",
+        "plan",
+        "query",
+        "raw_path",
+        "request",
+        "response_complete",
+        "response_headers",
+        "retried",
+        "rid",
+        "runnable",
+        "shadow",
+        "started",
+        "status",
+        "target",
+        "task",
+    )
+
+    message_event = _NO_EVENT
+
+    def __init__(
+        self,
+        fast: FastPath,
+        client: Client,
+        plan: Plan,
+        decision: Decision,
+        method: str,
+        raw_path: bytes,
+        query: bytes,
+        headers: list[Header],
+        rid: bytes,
+        keep_alive: bool,
+        client_addr: str | None,
+    ) -> None:
+        self.fast = fast
+        self.client = client
+        self.plan = plan  # the plan this request started under, whatever reloads happen
+        self.decision = decision
+        self.method = method
+        self.raw_path = raw_path
+        self.query = query
+        self.path_qs = raw_path + b"?" + query if query else raw_path
+        self.headers = headers
+        self.rid = rid
+        self.keep_alive = keep_alive
+        self.client_addr = client_addr
+        self.started = time.perf_counter()
+        self.body_parts: list[bytes] = []
+        self.body = b""
+        self.body_complete = False
+        self.runnable = False
+        self.response_complete = False
+        self.disconnected = False
+        self.conn: Connection | None = None
+        self.target: Target | None = None
+        self.breaker: Breaker | None = None
+        self.retried = False
+        self.status = 0
+        self.chunked = False
+        self.no_body = False
+        self.paused = False
+        self.pending: list[bytes] = []
+        self.request = b""
+        self.capture: list[bytes] | None = None
+        self.captured = 0
+        self.shadow: Target | None = None
+        self.response_headers: list[Header] = []
+        self.task: asyncio.Task[None] | None = None
+
+    # client side ---------------------------------------------------------------------
+    def start(self) -> None:
+        """The request is complete and its turn has come on the connection."""
+        if self.disconnected or self.response_complete:
+            return
+        self.client.active = self
+        parts = self.body_parts
+        if parts:
+            self.body = parts[0] if len(parts) == 1 else b"".join(parts)
+        decision = self.decision
+        handler = self.fast.handler
+        primary = handler.target(decision.target_name, decision.target)
+        if decision.fallback is not None:
+            breaker = handler.breaker_for(primary, decision)
+            if not breaker.allow(handler.clock()):
+                self.fall_back("breaker_open")
+                return
+            self.breaker = breaker
+        self.send(primary)
+
+    def client_lost(self) -> None:
+        """The client connection closed while this exchange was active."""
+        self.disconnected = True
+        if self.response_complete:
+            return
+        self.response_complete = True
+        self._drop_conn()
+        breaker = self.breaker
+        if breaker is not None:
+            self.breaker = None
+            breaker.release()
+        if self.shadow is not None:
+            self.fast.handler.mirror.release(self.shadow.upstream)
+        if self.status and self.target is not None:
+            self._record(self.target.name, "client_disconnected")
+
+    def client_paused(self) -> None:
+        self.paused = True
+        conn = self.conn
+        if conn is not None and conn.transport is not None:
+            conn.transport.pause_reading()
+            DEADLINES.discard(conn)
+
+    def client_resumed(self) -> None:
+        if not self.paused:
+            return
+        self.paused = False
+        conn = self.conn
+        if conn is not None and conn.transport is not None and not conn.closed:
+            conn.transport.resume_reading()
+            assert self.target is not None
+            DEADLINES.add(conn, self.client.loop.time() + self.target.timeouts.read)
+
+    # upstream side -------------------------------------------------------------------
+    def send(self, target: Target, *, fresh: bool = False) -> None:
+        self.target = target
+        up = target.upstream
+        headers = with_host(self.headers, up, self.plan.proxy.preserve_host)
+        body = self.body
+        self.request = request_head(
+            self.method.encode(), up.base_path + self.path_qs, headers, RequestBody(body, True)
+        ) + body
+        conn = None if fresh else target.pool.take_idle()
+        if conn is not None:
+            self.attach(conn)
+        else:
+            self.task = self.client.loop.create_task(self._connect(target, fresh))
+
+    async def _connect(self, target: Target, fresh: bool) -> None:
+        try:
+            conn = await target.pool.acquire(target.timeouts.connect, fresh=fresh)
+        except UpstreamError as exc:
+            if not self.disconnected and self.target is target:
+                self.task = None
+                self.upstream_failed(exc)
+            return
+        self.task = None
+        if self.disconnected or self.target is not target:
+            target.pool.discard(conn)
+            return
+        self.attach(conn)
+
+    def attach(self, conn: Connection) -> None:
+        target = self.target
+        assert target is not None
+        self.conn = conn
+        conn.begin(head_request=self.method == "HEAD")
+        transport = conn.transport
+        conn.sink = self
+        if transport is None or transport.is_closing() or conn.closed:
+            self.upstream_failed(UpstreamClosed("upstream closed the connection"))
+            return
+        conn.waiting_for = "response headers"
+        transport.write(self.request)
+        DEADLINES.add(conn, self.client.loop.time() + target.timeouts.read)
+
+    def upstream_head(self) -> None:
+        conn = self.conn
+        assert conn is not None
+        status = conn.status
+        breaker = self.breaker
+        if breaker is not None:
+            self.breaker = None
+            fast = self.fast
+            if status >= 500:
+                breaker.failure(fast.handler.clock())
+                if "5xx" in self.decision.fallback_on:
+                    self._drop_conn()
+                    self.fall_back("5xx")
+                    return
+            else:
+                breaker.success()
+        self.status = status
+        decision = self.decision
+        headers = client_response_headers(conn.headers, status=status, request_id=self.rid)
+        if decision.set_cookie is not None:
+            headers.append((b"set-cookie", decision.set_cookie.header_value().encode()))
+        pending = self.pending
+        pending.append(STATUS_LINE.get(status) or b"HTTP/1.1 %d \r\n" % status)
+        for name, value in headers:
+            pending += (name, b": ", value, b"\r\n")
+        no_body = self.method == "HEAD" or status == 204 or status == 304
+        self.no_body = no_body
+        if not no_body and not conn.has_length:
+            self.chunked = True
+            pending.append(b"transfer-encoding: chunked\r\n")
+        if not self.keep_alive:
+            pending.append(b"connection: close\r\n")
+        pending.append(b"\r\n")
+        if decision.shadow is not None:
+            self._want_mirror(decision)
+        conn.waiting_for = "response body"
+
+    def _want_mirror(self, decision: Decision) -> None:
+        assert self.conn is not None and decision.shadow is not None
+        handler = self.fast.handler
+        service = decision.service or "-"
+        shadow = handler.target(decision.shadow_name or service, decision.shadow)
+        if len(self.body) > MIRROR_BODY_CAP:
+            handler.metrics.shadow[(service, "skipped_too_large")] += 1
+        elif handler.mirror.accepting(service, shadow.upstream):
+            self.shadow = shadow
+            self.capture = []
+            self.response_headers = self.conn.headers
+
+    def upstream_body(self, data: bytes) -> None:
+        capture = self.capture
+        if capture is not None:
+            self.captured += len(data)
+            if self.captured > MIRROR_BODY_CAP:
+                self.capture = None
+            else:
+                capture.append(data)
+        if self.no_body:
+            return
+        if self.chunked:
+            self.pending += (b"%x\r\n" % len(data), data, b"\r\n")
+        else:
+            self.pending.append(data)
+
+    def upstream_flush(self) -> None:
+        pending = self.pending
+        if pending:
+            self.client.write(b"".join(pending))
+            pending.clear()
+        conn = self.conn
+        if conn is None or self.paused:
+            return
+        if self.client.write_paused:
+            self.client_paused()
+        else:
+            assert self.target is not None
+            DEADLINES.add(conn, self.client.loop.time() + self.target.timeouts.read)
+
+    def upstream_done(self) -> None:
+        conn = self.conn
+        target = self.target
+        assert conn is not None and target is not None
+        self.conn = None
+        DEADLINES.discard(conn)
+        conn.sink = None
+        target.pool.release(conn)
+        pending = self.pending
+        if self.chunked:
+            pending.append(b"0\r\n\r\n")
+        self.client.write(b"".join(pending))
+        pending.clear()
+        self._finish(target.name, None)
+
+    def upstream_failed(self, error: UpstreamError) -> None:
+        conn = self.conn
+        target = self.target
+        assert target is not None
+        self._drop_conn()
+        handler = self.fast.handler
+        metrics = handler.metrics
+        if self.status:  # the client has (or is about to get) the head: abort it
+            kind = f"{error.kind}_mid_body"
+            metrics.upstream_errors[(target.name, kind)] += 1
+            if self.pending:
+                self.client.write(b"".join(self.pending))
+                self.pending.clear()
+            self.keep_alive = False
+            self._finish(target.name, kind)
+            return
+        if (isinstance(error, UpstreamClosed) and conn is not None and conn.reused
+                and not conn.received and not self.retried and self.method in IDEMPOTENT):
+            self.retried = True  # a kept-alive connection the upstream had already closed
+            target.pool.stats.stale_retries += 1
+            self.send(target, fresh=True)
+            return
+        metrics.upstream_errors[(target.name, error.kind)] += 1
+        breaker = self.breaker
+        if breaker is not None:
+            self.breaker = None
+            breaker.failure(handler.clock())
+            kind = error.kind if error.kind in ("connect_error", "timeout") else "5xx"
+            if kind in self.decision.fallback_on:
+                self.fall_back(kind)
+                return
+        self._respond_error(target.name, error.status, error.kind, str(error))
+
+    def fall_back(self, reason: str) -> None:
+        decision = self.decision
+        assert decision.fallback is not None
+        handler = self.fast.handler
+        handler.metrics.fallbacks[(decision.service or "-", reason)] += 1
+        self.retried = False
+        self.send(handler.target("monolith", decision.fallback))
+
+    # endings -------------------------------------------------------------------------
+    def _drop_conn(self) -> None:
+        conn = self.conn
+        if conn is not None:
+            self.conn = None
+            DEADLINES.discard(conn)
+            conn.sink = None
+            assert self.target is not None
+            self.target.pool.discard(conn)
+
+    def _respond_error(self, target: str, status: int, error: str, message: str) -> None:
+        body = error_body(error, message, self.rid)
+        out = [STATUS_LINE[status], b"content-type: application/json\r\ncontent-length: ",
+               str(len(body)).encode(), b"\r\nx-request-id: ", self.rid, b"\r\n"]
+        cookie = self.decision.set_cookie
+        if cookie is not None:
+            out += (b"set-cookie: ", cookie.header_value().encode(), b"\r\n")
+        if not self.keep_alive:
+            out.append(b"connection: close\r\n")
+        out += (b"\r\n", body)
+        self.client.write(b"".join(out))
+        self.status = status
+        self._finish(target, error)
+
+    def _record(self, target: str, error: str | None) -> None:
+        self.fast.handler.record(
+            self.method, self.raw_path, self.client_addr, self.decision.service or "-", target,
+            self.status, self.started, self.rid, error,
+        )
+
+    def _finish(self, target: str, error: str | None) -> None:
+        self.response_complete = True
+        self._record(target, error)
+        shadow = self.shadow
+        if shadow is not None:
+            captured = self.capture
+            handler = self.fast.handler
+            if captured is None or error is not None:
+                if captured is None:
+                    handler.metrics.shadow[(self.decision.service or "-", "skipped_too_large")] += 1
+                handler.mirror.release(shadow.upstream)
+            else:
+                handler.offer(
+                    self.decision, shadow, self.rid.decode(), self.method, self.path_qs,
+                    self.raw_path, self.query, self.headers, self.body, self.status,
+                    self.response_headers, b"".join(captured), self.started, self.plan,
+                )
+        self.client.response_done(self)
