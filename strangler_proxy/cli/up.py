@@ -86,12 +86,20 @@ def _setup(argv: list[str], env: Mapping[str, str], log: Path, what: str) -> Non
 
 def prepare(env: Mapping[str, str], log_dir: Path, plan_path: Path, *, seed: bool,
             fresh_broker: bool) -> None:
-    """Migrate and seed the monolith, install SQLite capture, migrate the service; with a
-    new (memory-only) broker, make the CDC runner snapshot again."""
+    """Migrate and seed the monolith, install SQLite capture (on PostgreSQL: check the
+    server can do logical replication), migrate the service; with a new (memory-only)
+    broker, make the CDC runner snapshot again."""
     from strangler_proxy.stack import MONOLITH, NOTIFICATIONS
+    from strangler_proxy.stack_postgres import check_cdc_source, is_postgres
 
     log = log_dir / "setup.log"
     sqlite = env.get("DATABASE_URL", "").startswith("sqlite")
+    if is_postgres(env.get("DATABASE_URL", "")):
+        problems = check_cdc_source(env["DATABASE_URL"])
+        if problems:
+            raise click.ClickException(
+                "the monolith's PostgreSQL ($DATABASE_URL) cannot feed change data capture: "
+                + "; ".join(problems))
     _say("migrating the monolith")
     _setup([*MONOLITH, "migrate", "-v", "0"], env, log, "monolith migrate")
     if seed:
@@ -212,7 +220,8 @@ def up(plan_path: Path, host: str, port: int, var_dir: Path, seed: bool, traffic
                  or str(plan.kafka.get("bootstrap_servers")))
     settings = StackSettings(
         var_dir=var_dir, plan_path=Path(plan_path), host=host, port=port, bootstrap=bootstrap,
-        sink_port=free_port(), broker_port=broker_port, traffic=traffic,
+        sink_port=free_port(), back_capture_port=free_port(), back_sink_port=free_port(),
+        broker_port=broker_port, traffic=traffic,
         traffic_workers=traffic_workers, traffic_rate=traffic_rate, fresh_broker=fresh_broker)
     env = stack_env(os.environ, settings, token)
     try:

@@ -14,6 +14,8 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
+import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -25,8 +27,9 @@ import pytest
 import sqlalchemy as sa
 
 from cdc.sinks.sqlalchemy_applier import engine_url
+from tests.support.monolith_server import free_port
 from tests.support.postgres import PostgresServer
-from tests.support.stack import StackRun
+from tests.support.stack import StackRun, stack_plan, user_env
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres, pytest.mark.kafka,
               pytest.mark.timeout(420)]
@@ -203,3 +206,34 @@ def _order_reaches_the_service(run: StackRun, mono_url: str, svc_url: str) -> No
                        headers={"x-customer-id": str(customer)}, timeout=10)
     assert listed.status_code == 200
     assert {n["id"] for n in listed.json()["results"]} >= {r[0] for r in in_monolith()}
+
+
+def test_strangle_up_refuses_a_postgresql_that_cannot_replicate_before_starting_anything(
+    tmp_path: Path, postgres: PostgresServer, databases: tuple[str, str]
+) -> None:
+    """A monolith role without REPLICATION: the CDC runner could never start, so `up`
+    says so (with the fix) before migrating or starting a single component."""
+    mono_url, svc_url = databases
+    role = f"norepl_{uuid.uuid4().hex[:8]}"
+    admin = sa.create_engine(engine_url(postgres.url()), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'CREATE ROLE "{role}" LOGIN'))
+    try:
+        stack_plan(tmp_path / "plan.yaml")
+        done = subprocess.run(
+            [sys.executable, "-c", "from strangler_proxy.cli import main; main()", "up",
+             "--plan", str(tmp_path / "plan.yaml"), "--port", str(free_port()),
+             "--no-traffic"],
+            cwd=tmp_path, capture_output=True, text=True, timeout=60, env=user_env({
+                "DATABASE_URL": mono_url.replace(f"//{postgres.user}@", f"//{role}@"),
+                "NOTIFICATIONS_DATABASE_URL": svc_url}))
+    finally:
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'DROP ROLE "{role}"'))
+        admin.dispose()
+    assert done.returncode == 1, done.stderr
+    assert "cannot feed change data capture" in done.stderr
+    assert f'ALTER ROLE "{role}" REPLICATION' in done.stderr
+    assert "migrating" not in done.stderr and "ready in" not in done.stderr
+    assert _query(mono_url, "SELECT count(*) FROM pg_tables WHERE schemaname = 'public'"
+                  ) == [(0,)]  # nothing was migrated
