@@ -9,6 +9,8 @@ monolith   the Django shop on the plan's ``monolith.url`` (an internal port)
 notifications  the extracted service on ``services.notifications.url``
 cdc        ``strangle cdc run``: the monolith's changes as Debezium events on Kafka
 sink       the service's CDC sink: those events into the service's database
+sink-back  the way back (``data.owned``): the service's changes into the monolith's tables
+capture-back  the service database's own capture: its changes to owned tables on Kafka
 retry      the monolith's retry loop for notifications the service did not confirm
 proxy      ``strangle proxy`` on the public port, in front of everything
 traffic    optional generated shop traffic through the proxy
@@ -83,6 +85,8 @@ class StackSettings:
     traffic_workers: int = 4
     traffic_rate: float = 5.0
     fresh_broker: bool = False  # a new memory-only broker: the sink re-reads topics
+    back_capture_port: int | None = None  # set (with back_sink_port): two-way sync
+    back_sink_port: int | None = None
 
 
 def port_of(url: str) -> int:
@@ -130,6 +134,35 @@ def _check_ports(named: Mapping[str, int]) -> None:
         seen[port] = name
 
 
+def _way_back(owned: tuple[str, ...], settings: StackSettings, env: Mapping[str, str],
+              plan_arg: str) -> list[Component]:
+    """Two-way sync for the tables the service owns: its database's capture and the sink
+    into the monolith (see docs/notifications.md, "Data ownership"). Sink first, so it
+    stops after the capture."""
+    if not owned or not settings.back_capture_port or not settings.back_sink_port:
+        return []
+    if not env.get("NOTIFICATIONS_DATABASE_URL", "").startswith("sqlite"):
+        raise StackError(
+            f"services.{SERVICE}.data.owned: syncing the service's writes back to the monolith "
+            "captures the service's database with SQLite triggers; "
+            "NOTIFICATIONS_DATABASE_URL is not SQLite (drop data.owned to run one-way)")
+    capture_port, sink_port = settings.back_capture_port, settings.back_sink_port
+    _check_ports({"the way-back capture": capture_port, "the way-back sink": sink_port})
+    return [
+        Component("sink-back", (
+            sys.executable, "-m", "cdc.sinks.reverse", "--plan", plan_arg, "--service", SERVICE,
+            "--bootstrap-servers", settings.bootstrap, "--schema", "main",
+            "--metrics-port", str(sink_port),
+            *(["--from-beginning"] if settings.fresh_broker else [])),
+            health_url=f"http://127.0.0.1:{sink_port}/healthz"),
+        Component("capture-back", (
+            *NOTIFICATIONS, "capture", "--plan", plan_arg, "--bootstrap-servers",
+            settings.bootstrap, "--http-port", str(capture_port), "--state-dir",
+            str((settings.var_dir / f"cdc-{SERVICE}").resolve())),
+            health_url=f"http://127.0.0.1:{capture_port}/healthz"),
+    ]
+
+
 def components(plan: Plan, settings: StackSettings, env: Mapping[str, str]) -> list[Component]:
     """The long-running processes, in start order (stop in reverse)."""
     monolith_url = plan.monolith.url.rstrip("/")
@@ -171,6 +204,7 @@ def components(plan: Plan, settings: StackSettings, env: Mapping[str, str]) -> l
                            "--plan", plan_arg, "--metrics-port", str(settings.sink_port),
                            *(["--from-beginning"] if settings.fresh_broker else [])),
                   health_url=f"http://127.0.0.1:{settings.sink_port}/healthz"),
+        *_way_back(service.data.owned, settings, env, plan_arg),
         Component("retry", (*MONOLITH, "notifications-retry", "--loop", "5"), env=monolith_env),
         Component("proxy", (*STRANGLE, "proxy", "--plan", plan_arg, "--host", settings.host,
                             "--port", str(settings.port)),

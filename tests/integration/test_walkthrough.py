@@ -3,9 +3,10 @@ under generated shop traffic, driven by the `strangle` CLI as a user drives it f
 second terminal.
 
 shadow → clean report → promote through the canary steps (real gates, small
-min_samples) → rollback by plan edit and back → promote to service → zero failed client
-requests → after CDC catches up, the service's four mapped tables equal the monolith's
-row by row (plus the notifications the service sent itself after the cutover).
+min_samples) → promote to service → rollback by plan edit (stage: monolith) and back to
+service, orders placed throughout → zero failed client requests → after CDC catches up
+(both ways: the service's writes flow back to the monolith), the four mapped tables are
+equal row by row in the two databases, including every notification the service created.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from typing import Any
 import httpx
 import pytest
 
+from extracted.notifications.config import DEFAULT_ID_BASE as ID_BASE
 from tests.support.stack import StackRun
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
@@ -44,6 +46,17 @@ TABLES = {
 }
 GATES = {"min_samples": 15, "max_mismatch_rate": 0.01, "max_error_rate": 0.01,
          "max_cdc_lag_s": 5, "max_latency_ratio": 3}
+
+
+def _service_made(db: Path) -> list[int]:
+    """Ids of notifications the service created (its own id range)."""
+    return [i for i in _rows(db, "notifications_notification" if "monolith" in db.name
+                             else "notification", ["id"]) if i >= ID_BASE]
+
+
+def _own(db: Path) -> list[int]:
+    """Ids of notifications the monolith created (below the service's range)."""
+    return [i for i in _rows(db, "notifications_notification", ["id"]) if i < ID_BASE]
 
 
 def _walkthrough_plan(plan: dict[str, Any]) -> None:
@@ -151,30 +164,38 @@ def test_walkthrough_migrates_notifications_under_traffic(tmp_path: Path) -> Non
             "notifications", 90)
         _eventually(lambda: _proxy_stage(run, token) == ("canary", 50.0), 10, "no reload")
 
-        # 4. rollback by editing the plan, and back
+        # 4. the cutover: all notification traffic to the service, which now also sends
+        # the orders' notifications (and its writes flow back to the monolith)
+        assert "canary 50% -> service" in strangle.promote_when_gates_pass("notifications", 90)
+        _eventually(lambda: _proxy_stage(run, token)[0] == "service", 10, "no reload")
+        _eventually(lambda: len(_service_made(run.var / "monolith.sqlite3")) > 2, 60,
+                    "notifications the service sent did not come back to the monolith")
+
+        # 5. roll back by editing the plan: the monolith serves and sends again, with ids of
+        # its own range, and holds everything the service wrote meanwhile
         _edit_stage(run.plan_path, "monolith")
         _eventually(lambda: _proxy_stage(run, token)[0] == "monolith", 10,
                     "the proxy did not pick up the hand edit")
-        _edit_stage(run.plan_path, "canary")
-        _eventually(lambda: _proxy_stage(run, token) == ("canary", 50.0), 10,
+        back_at = _rows(run.var / "monolith.sqlite3", "notifications_notification", ["id"])
+        _eventually(lambda: len(_own(run.var / "monolith.sqlite3")) > len(
+            [i for i in back_at if i < ID_BASE]) + 2, 60,
+            "orders did not send their notifications through the monolith after the rollback")
+        # ... and back to the service
+        _edit_stage(run.plan_path, "service")
+        _eventually(lambda: _proxy_stage(run, token)[0] == "service", 10,
                     "the proxy did not pick up the edit back")
-
-        # 5. the cutover: all notification traffic to the service
-        assert "canary 50% -> service" in strangle.promote_when_gates_pass("notifications", 90)
-        _eventually(lambda: _proxy_stage(run, token)[0] == "service", 10, "no reload")
-        notified = _rows(run.var / "notifications.sqlite3", "send_request", ["rowid"])
-        _eventually(
-            lambda: len(_rows(run.var / "notifications.sqlite3", "send_request", ["rowid"]))
-            > len(notified) + 2, 60, "orders did not send their notifications via the service")
+        sent = _service_made(run.var / "notifications.sqlite3")
+        _eventually(lambda: len(_service_made(run.var / "notifications.sqlite3")) > len(sent) + 2,
+                    60, "orders did not send their notifications via the service again")
 
         entries = json.loads(strangle("history", "notifications", "--json").stdout)["entries"]
         moves = [(e["from"]["stage"], e["to"]["stage"], e["to"]["percent"], e["actor"])
                  for e in entries]
         actor = moves[0][3]
         assert moves == [("shadow", "canary", 10.0, actor), ("canary", "canary", 50.0, actor),
-                         ("canary", "monolith", None, "plan-edit"),
-                         ("monolith", "canary", 50.0, "plan-edit"),
-                         ("canary", "service", None, actor)], moves
+                         ("canary", "service", None, actor),
+                         ("service", "monolith", None, "plan-edit"),
+                         ("monolith", "service", None, "plan-edit")], moves
 
         # 6. traffic stops; zero failed client requests throughout
         traffic_pid = run.last_status()["components"]["traffic"]["pid"]
@@ -185,18 +206,13 @@ def test_walkthrough_migrates_notifications_under_traffic(tmp_path: Path) -> Non
         assert stats["failed"] == 0, stats["failures"]
         assert run.last_status()["proxy"]["errors_5xx"] == 0
 
-        # 7. after CDC catches up the service's data equals the monolith's, row by row
+        # 7. after CDC catches up (both ways) the two databases hold the same rows, every
+        # column, the service's own notifications included
         def compared() -> list[str]:
             problems = []
             for source, (target, columns) in TABLES.items():
                 mono = _rows(run.var / "monolith.sqlite3", source, columns)
                 svc = _rows(run.var / "notifications.sqlite3", target, columns)
-                if source == "notifications_notification":
-                    # after the cutover the service sends (and stores) new notifications itself
-                    sent = {i: r for i, r in svc.items() if i > max(mono)}
-                    svc = {i: r for i, r in svc.items() if i <= max(mono)}
-                    if not sent:
-                        problems.append("no notification sent by the service after cutover")
                 if mono != svc:
                     diff = sorted(set(mono.items()) ^ set(svc.items()))[:3]
                     problems.append(f"{source}: {len(mono)} vs {len(svc)} rows; e.g. {diff}")
@@ -206,13 +222,20 @@ def test_walkthrough_migrates_notifications_under_traffic(tmp_path: Path) -> Non
         while (problems := compared()) and time.monotonic() < deadline:
             time.sleep(1)
         assert problems == []
-        assert run.last_status()["components"]["sink"]["up"]
+        mono_ids = _rows(run.var / "monolith.sqlite3", "notifications_notification", ["id"])
+        made = [i for i in mono_ids if i >= ID_BASE]
+        assert len(made) > 5, "the service's notifications are in the monolith's table"
+        own_before = max(i for i in back_at if i < ID_BASE)
+        assert [i for i in mono_ids if own_before < i < ID_BASE], \
+            "the monolith's own notifications of the rollback window, below the service range"
+        for name in ("sink", "sink-back", "capture-back"):
+            assert run.last_status()["components"][name]["up"], name
     finally:
         code = run.stop()
     assert code == 0, run.stderr()
 
-    # 8. a restart after the cutover: the service now holds rows of its own, and the stack
-    # still comes up in sync (by CDC position, not row counts), still at `service`
+    # 8. a restart after the cutover: the stack comes up in sync (by CDC position, not row
+    # counts), still at `service`
     again = StackRun.start(tmp_path, plan_path=run.plan_path, ports=run.ports)
     try:
         assert "is in sync with the monolith" in again.stderr()
