@@ -216,8 +216,10 @@ class Lane:
         depth: int = 16,
         response_cap: int = 1024 * 1024,
         connect_timeout: float = 5.0,
+        gather_s: float = 0.002,
     ) -> None:
         self.upstream = upstream
+        self.gather_s = gather_s
         self.max_connections = max_connections
         self.depth = depth
         self.response_cap = response_cap
@@ -236,11 +238,11 @@ class Lane:
             self.schedule()
 
     def schedule(self) -> None:
-        """Write what is waiting at the end of this event-loop iteration (one write per
-        connection for everything offered meanwhile)."""
+        """Write what is waiting ``gather_s`` from now: one write per connection for
+        everything offered meanwhile (a write costs more than the request it carries)."""
         if not self._scheduled:
             self._scheduled = True
-            asyncio.get_running_loop().call_soon(self.pump)
+            asyncio.get_running_loop().call_later(self.gather_s, self.pump)
 
     def pump(self) -> None:
         self._scheduled = False

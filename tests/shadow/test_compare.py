@@ -2,7 +2,14 @@ from typing import Any
 
 import pytest
 
-from strangler_proxy.shadow.compare import Difference, Kind, compare, diff_json, type_name
+from strangler_proxy.shadow.compare import (
+    Difference,
+    Kind,
+    compare,
+    diff_json,
+    same_raw,
+    type_name,
+)
 from strangler_proxy.shadow.rules import rules_from_mapping
 
 from .factories import obs
@@ -170,3 +177,69 @@ def test_invalid_utf8_and_nan_bodies_are_compared_as_text() -> None:
     b = obs(raw=b'{"x": NaN}\xff')
     [d] = compare(a, b, RULES)
     assert d.path == "$" and d.kind is Kind.VALUE_CHANGED
+
+
+# -- same_raw: the byte-level shortcut the engine takes before parsing anything -------
+
+JSON_RAW = ((b"content-type", b"application/json"), (b"content-length", b"9"))
+
+
+def raw(
+    status: int | None = 200, headers: Any = JSON_RAW, body: bytes = b'{"id": 1}'
+) -> tuple[int | None, Any, bytes]:
+    return status, headers, body
+
+
+def test_same_raw_when_status_compared_headers_and_body_bytes_are_equal() -> None:
+    rules = rules_from_mapping({}).default
+    assert same_raw(rules, raw(), raw())
+    # headers that are not compared may differ
+    other = ((b"content-type", b"application/json"), (b"date", b"now"), (b"x-upstream", b"svc"))
+    assert same_raw(rules, raw(), raw(headers=other))
+
+
+@pytest.mark.parametrize(
+    "candidate",
+    [
+        raw(status=201),
+        raw(status=None),
+        raw(body=b'{"id": 2}'),
+        raw(body=b'{"id":1}'),  # equal JSON, other bytes: the full comparison decides
+        raw(headers=((b"content-type", b"text/plain"),)),
+        raw(headers=()),
+        raw(headers=((b"content-type", b"application/json; charset=utf-8"),)),
+    ],
+)
+def test_same_raw_refuses_anything_not_byte_identical(candidate: Any) -> None:
+    assert not same_raw(rules_from_mapping({}).default, raw(), candidate)
+
+
+def test_same_raw_follows_the_compared_headers_and_status_only_rules() -> None:
+    etag = rules_from_mapping({"compare": {"headers": ["ETag"]}}).default
+    a = raw(headers=((b"etag", b'"1"'), (b"content-type", b"text/html")))
+    b = raw(headers=((b"etag", b'"2"'), (b"content-type", b"text/html")))
+    c = raw(headers=((b"etag", b'"1"'), (b"content-type", b"application/json")))
+    assert not same_raw(etag, a, b)
+    assert same_raw(etag, a, c)  # content-type is not compared under these rules
+    status_only = rules_from_mapping({"compare": {"status_only": ["/r"]}}).for_route("/r")
+    assert same_raw(status_only, raw(body=b"a"), raw(body=b"b"))
+    assert not same_raw(status_only, raw(body=b"a"), raw(status=500, body=b"a"))
+
+
+def test_same_raw_agrees_with_compare_whenever_it_says_equal() -> None:
+    rules = rules_from_mapping({"ignore": ["$.id"]}).default
+    pairs = [
+        (raw(), raw()),
+        (raw(), raw(body=b'{"id": 2}')),
+        (raw(), raw(status=404)),
+        (raw(), raw(headers=((b"content-type", b"text/plain"),))),
+    ]
+    for p, c in pairs:
+        if same_raw(rules, p, c):
+            assert compare(decoded(p), decoded(c), rules) == []
+
+
+def decoded(answer: tuple[int | None, Any, bytes]) -> Any:
+    status, headers, body = answer
+    text = tuple((n.decode(), v.decode()) for n, v in headers)
+    return obs(status=status, headers=text, raw=body)

@@ -4,6 +4,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 
 from strangler_proxy.shadow.engine import ShadowEngine
@@ -11,7 +12,7 @@ from strangler_proxy.shadow.records import Sample, TallyKey
 from strangler_proxy.shadow.rules import CompareRules, rules_from_mapping
 from strangler_proxy.shadow.store import ShadowStore, StoreError
 
-from .factories import exchange, obs
+from .factories import JSON_RAW, RawPair, exchange, obs
 
 RULES = rules_from_mapping({"ignore": ["$.id"]}).default
 
@@ -168,3 +169,102 @@ def test_retention_prunes_old_comparisons(tmp_path: Path) -> None:
     reopened = ShadowStore(f"sqlite:///{tmp_path}/shadow.db")
     assert sum(t.count for t in reopened.tallies("svc")) == 2
     reopened.close()
+
+
+# -- raw hand-off: byte-identical pairs are counted without decoding ---------------------
+
+def tallies_of(store: StubStore) -> dict[tuple[str, tuple[str, ...], tuple[str, ...]], int]:
+    out: dict[tuple[str, tuple[str, ...], tuple[str, ...]], int] = {}
+    for written, _ in store.writes:
+        for k, n in written.items():
+            key = (f"{k.source}:{k.outcome}", k.signature, k.ignored)
+            out[key] = out.get(key, 0) + n
+    return out
+
+
+def test_byte_identical_raw_pairs_are_tallied_matched_without_being_decoded() -> None:
+    store = StubStore()
+    engine = make(store)
+    same = [RawPair(b'{"id": 1, "a": 1}', b'{"id": 1, "a": 1}') for _ in range(5)]
+    # headers the rules do not compare may differ
+    same.append(RawPair(b"{}", b"{}", candidate_headers=(*JSON_RAW, (b"date", b"x"))))
+    for p in same:
+        engine.submit_raw(p)
+    assert engine.flush(5)
+    engine.close()
+    assert [p.decoded for p in same] == [0] * 6
+    assert tallies_of(store) == {("candidate:matched", (), ()): 6}
+    assert engine.stats().comparisons == 6
+
+
+@pytest.mark.parametrize(
+    ("pair", "tally"),
+    [
+        # only an ignored field differs: ignored (visible), not matched
+        (RawPair(b'{"id": 1, "a": 1}', b'{"id": 2, "a": 1}'),
+         ("candidate:ignored", (), ("value_changed $.id",))),
+        # same body bytes, other status
+        (RawPair(b'{"a": 1}', b'{"a": 1}', candidate_status=500),
+         ("candidate:mismatched", ("value_changed status",), ())),
+        # same body bytes, a compared header differs
+        (RawPair(b'{"a": 1}', b'{"a": 1}', candidate_headers=((b"content-type", b"text/x"),)),
+         ("candidate:mismatched", ("value_changed headers.content-type",), ())),
+        # bytes differ, content equal: the full comparison says matched
+        (RawPair(b'{"a": 1, "b": 2}', b'{"b":2,"a":1.0}'), ("candidate:matched", (), ())),
+        (RawPair(b'{"a": 1}', b"", candidate_status=None, candidate_error="timeout"),
+         ("candidate:error", ("candidate: timeout",), ())),
+    ],
+)
+def test_raw_pairs_that_are_not_byte_identical_are_judged_in_full(
+    pair: RawPair, tally: tuple[str, tuple[str, ...], tuple[str, ...]]
+) -> None:
+    store = StubStore()
+    engine = make(store)
+    engine.submit_raw(pair)
+    assert engine.flush(5)
+    engine.close()
+    assert pair.decoded == 1
+    assert tallies_of(store) == {tally: 1}
+
+
+def test_a_noise_sample_is_never_short_circuited() -> None:
+    store = StubStore()
+    engine = make(store)
+    secondary = obs({"id": 1, "a": 2}, target="monolith-secondary")
+    pair = RawPair(b'{"id": 1, "a": 1}', b'{"id": 1, "a": 1}', secondary=secondary)
+    engine.submit_raw(pair)
+    assert engine.flush(5)
+    engine.close()
+    assert pair.decoded == 1
+    assert tallies_of(store) == {
+        ("candidate:matched", (), ()): 1,
+        ("noise:mismatched", ("value_changed $.a",), ()): 1,
+    }
+
+
+def test_raw_and_decoded_hand_offs_give_the_same_tallies() -> None:
+    bodies = [
+        (b'{"id": 1}', b'{"id": 1}'), (b'{"a": 1}', b'{"a": 2}'), (b'{"id": 1}', b'{"id": 3}')
+    ]
+    results = []
+    for raw_path in (True, False):
+        store = StubStore()
+        engine = make(store)
+        for p, c in bodies:
+            pair = RawPair(p, c)
+            if raw_path:
+                engine.submit_raw(pair)
+            else:
+                engine.submit(pair.exchange())
+        assert engine.flush(5)
+        engine.close()
+        results.append(tallies_of(store))
+    assert results[0] == results[1]
+
+
+def test_full_inbox_drops_raw_pairs_too() -> None:
+    engine = make(StubStore(), queue_size=2, start=False)
+    for _ in range(5):
+        engine.submit_raw(RawPair(b"{}", b"{}"))
+    assert engine.stats().drops == 3 and engine.stats().queue_depth == 2
+    engine.close()
