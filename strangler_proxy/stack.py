@@ -40,6 +40,7 @@ __all__ = [
     "embedded_kafka",
     "port_of",
     "stack_env",
+    "way_back_gap",
 ]
 
 SERVICE = "notifications"
@@ -134,6 +135,25 @@ def _check_ports(named: Mapping[str, int]) -> None:
         seen[port] = name
 
 
+def way_back_gap(owned: tuple[str, ...], env: Mapping[str, str]) -> str | None:
+    """Why the plan's ``data.owned`` cannot be synced back here, or None (pure).
+
+    The way back needs both databases on SQLite for now: the service's database is
+    captured with triggers, and on PostgreSQL a sink's writes would be captured by logical
+    decoding and echoed once (no origin filtering yet)."""
+    if not owned:
+        return None
+    dbs = {"DATABASE_URL": env.get("DATABASE_URL", ""),
+           "NOTIFICATIONS_DATABASE_URL": env.get("NOTIFICATIONS_DATABASE_URL", "")}
+    other = [name for name, url in dbs.items() if not url.startswith("sqlite")]
+    if not other:
+        return None
+    return (f"WARNING: services.{SERVICE}.data.owned is not synced back to the monolith: "
+            f"{' and '.join(other)} {'is' if len(other) == 1 else 'are'} not SQLite (two-way "
+            "sync supports SQLite databases only). Rolling back from stage service will not "
+            "bring the service's writes back to the monolith.")
+
+
 def _way_back(owned: tuple[str, ...], settings: StackSettings, env: Mapping[str, str],
               plan_arg: str) -> list[Component]:
     """Two-way sync for the tables the service owns: its database's capture and the sink
@@ -141,13 +161,9 @@ def _way_back(owned: tuple[str, ...], settings: StackSettings, env: Mapping[str,
     stops after the capture."""
     if not owned or not settings.back_capture_port or not settings.back_sink_port:
         return []
-    if not env.get("NOTIFICATIONS_DATABASE_URL", "").startswith("sqlite"):
-        raise StackError(
-            f"services.{SERVICE}.data.owned: syncing the service's writes back to the monolith "
-            "captures the service's database with SQLite triggers; "
-            "NOTIFICATIONS_DATABASE_URL is not SQLite (drop data.owned to run one-way)")
+    if way_back_gap(owned, env):
+        return []
     capture_port, sink_port = settings.back_capture_port, settings.back_sink_port
-    _check_ports({"the way-back capture": capture_port, "the way-back sink": sink_port})
     return [
         Component("sink-back", (
             sys.executable, "-m", "cdc.sinks.reverse", "--plan", plan_arg, "--service", SERVICE,
@@ -174,7 +190,11 @@ def components(plan: Plan, settings: StackSettings, env: Mapping[str, str]) -> l
     _check_ports({"the proxy": settings.port, "the monolith": port_of(monolith_url),
                   f"the {SERVICE} service": port_of(service_url),
                   "the CDC runner": cdc_port, "the sink": settings.sink_port,
-                  **({"the broker": settings.broker_port} if settings.broker_port else {})})
+                  **({"the broker": settings.broker_port} if settings.broker_port else {}),
+                  **({"the way-back capture": settings.back_capture_port}
+                     if settings.back_capture_port else {}),
+                  **({"the way-back sink": settings.back_sink_port}
+                     if settings.back_sink_port else {})})
     plan_arg = str(settings.plan_path.resolve())
     prefix = str(plan.kafka.get("topic_prefix") or "shop")
     schema = "main" if env.get("DATABASE_URL", "").startswith("sqlite") else "public"

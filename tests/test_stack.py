@@ -111,3 +111,46 @@ def test_embedded_kafka_unless_the_environment_names_a_broker() -> None:
     assert not embedded_kafka(_plan(PLAN.replace(b"embedded", b"k:9092")), {})
     assert cdc_http_port(_plan()) == 9465
     assert cdc_http_port(_plan(PLAN.replace(b"cdc: {http: {port: 9465}}\n", b""))) == 9465
+
+
+OWNED = PLAN + b"""    data:
+      tables: {notifications_notification: notification, accounts_customer: customer}
+      owned: [notifications_notification]
+"""
+
+
+def test_owned_tables_add_the_way_back_sink_then_capture() -> None:
+    from strangler_proxy.stack import way_back_gap
+
+    settings = _settings(back_capture_port=9466, back_sink_port=9311)
+    stack = components(_plan(OWNED), settings, _env())
+    assert [c.name for c in stack] == ["broker", "monolith", "notifications", "cdc", "sink",
+                                       "sink-back", "capture-back", "retry", "proxy"]
+    by_name = {c.name: c for c in stack}
+    back = by_name["sink-back"].argv
+    assert back[1:3] == ("-m", "cdc.sinks.reverse") and "--from-beginning" in back
+    assert back[back.index("--service") + 1] == "notifications"
+    assert by_name["sink-back"].health_url == "http://127.0.0.1:9311/healthz"
+    capture = by_name["capture-back"].argv
+    assert capture[capture.index("--state-dir") + 1] == "/srv/var/cdc-notifications"
+    assert by_name["capture-back"].health_url == "http://127.0.0.1:9466/healthz"
+    assert way_back_gap(("notifications_notification",), _env()) is None
+    # no owned tables: one way only, as before
+    assert "sink-back" not in [c.name for c in components(_plan(), settings, _env())]
+
+
+def test_owned_tables_on_postgresql_run_one_way_and_say_so() -> None:
+    from strangler_proxy.stack import way_back_gap
+
+    env = {**_env(), "NOTIFICATIONS_DATABASE_URL": "postgresql://app@db/notifications"}
+    stack = components(_plan(OWNED), _settings(back_capture_port=9466, back_sink_port=9311),
+                       env)
+    assert "sink-back" not in [c.name for c in stack]
+    gap = way_back_gap(("notifications_notification",), env)
+    assert gap is not None and "NOTIFICATIONS_DATABASE_URL is not SQLite" in gap
+    assert "will not bring the service's writes back" in gap
+
+
+def test_the_way_back_ports_must_not_clash() -> None:
+    with pytest.raises(StackError, match="the way-back sink and the sink would both"):
+        components(_plan(OWNED), _settings(back_capture_port=9466, back_sink_port=9310), _env())
