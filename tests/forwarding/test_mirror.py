@@ -90,3 +90,34 @@ def test_full_queue_drops_and_dead_candidate_is_skipped() -> None:
     assert stats[("svc", "dropped")] == 1
     assert stats[("svc", "candidate_error")] == 5  # then the breaker opened
     assert stats[("svc", "skipped_candidate_down")] == 2  # the last two rounds
+
+
+def test_open_breaker_skips_without_connecting_and_probes_once_after_the_cooldown() -> None:
+    now = [100.0]
+
+    async def scenario() -> tuple[dict[tuple[str, str], int], list[int]]:
+        dead = Upstream.from_url("http://127.0.0.1:1")
+        mirror = Mirror(ListSink(), maxsize=100, workers=1)
+        mirror.clock = lambda: now[0]
+        mirror.start()
+        for _ in range(5):  # five connect errors open the breaker
+            assert mirror.accepting("svc", dead)
+            mirror.offer(job(dead))
+            assert await mirror.drained(5)
+        held = []
+        for _ in range(50):  # open: nothing is built, queued or connected
+            assert not mirror.accepting("svc", dead)
+            held.append(mirror.queue.qsize())
+        now[0] += 5.1  # cool-down over: one probe, nobody else while it runs
+        assert mirror.accepting("svc", dead)
+        assert not mirror.accepting("svc", dead)
+        mirror.offer(job(dead))
+        assert await mirror.drained(5)
+        assert not mirror.accepting("svc", dead)  # the probe failed: open again
+        await mirror.stop()
+        return dict(mirror.stats), held
+
+    stats, held = asyncio.run(scenario())
+    assert stats[("svc", "candidate_error")] == 6
+    assert stats[("svc", "skipped_candidate_down")] == 52
+    assert held == [0] * 50

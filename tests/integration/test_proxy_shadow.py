@@ -215,3 +215,23 @@ def test_bodies_over_the_mirror_cap_are_served_but_not_mirrored(tmp_path: Path) 
             "strangler_shadow_total", service="notifications", outcome="skipped_too_large"
         )
         assert skipped == 2
+
+
+def test_concurrent_mirrored_requests_keep_their_own_answers(env: tuple[ProxyEnv, Path]) -> None:
+    """Mirrored requests share pipelined connections: each answer must still be paired
+    with the request it belongs to."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    proxy, record = env
+    ids = [f"sh-many-{i}" for i in range(40)]
+
+    def one(rid: str) -> int:
+        return proxy.echo(f"/api/notifications/{rid}", headers={"X-Request-ID": rid})[0]
+
+    with ThreadPoolExecutor(8) as pool:
+        assert set(pool.map(one, ids)) == {200}
+    for rid in ids:
+        ex = exchange_for(record, rid)
+        seen = json.loads(ex["candidate"]["body"])
+        assert seen["raw_path"] == f"/api/notifications/{rid}"
+        assert dict(seen["headers"])["x-request-id"] == rid

@@ -1,0 +1,290 @@
+"""The mirror's pipelined client against real servers: a uvicorn upstream and raw asyncio
+servers that show what went over the wire (which requests arrived in one read)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Awaitable, Callable, Iterator
+
+import pytest
+
+from strangler_proxy.forwarding.forward import Timeouts
+from strangler_proxy.forwarding.mirror import Mirror, MirrorJob
+from strangler_proxy.forwarding.upstream import Upstream
+from strangler_proxy.shadow.observation import Exchange
+from tests.support.servers import Server, start_uvicorn
+
+
+class ListSink:
+    def __init__(self) -> None:
+        self.got: list[Exchange] = []
+
+    def submit(self, exchange: Exchange) -> None:
+        self.got.append(exchange)
+
+
+def job(
+    candidate: Upstream,
+    target: bytes = b"/x",
+    *,
+    method: str = "GET",
+    rid: str = "r1",
+    body: bytes = b"",
+    dry_run: bool = False,
+    read: float = 5.0,
+) -> MirrorJob:
+    path, _, query = target.partition(b"?")
+    return MirrorJob(
+        service="svc", route="/x", method=method, target=target, path=path, query=query,
+        headers=((b"host", b"shop"), (b"x-request-id", rid.encode())), body=body,
+        request_id=rid, ts=0.0, primary_status=200,
+        primary_headers=((b"content-type", b"application/json"),), primary_body=b"{}",
+        primary_duration_s=0.001, candidate=candidate, candidate_timeouts=Timeouts(1, read),
+        monolith=None, monolith_timeouts=Timeouts(1, 1), dry_run=dry_run,
+    )
+
+
+@pytest.fixture(scope="module")
+def uvicorn_upstream() -> Iterator[Server]:
+    server = start_uvicorn("tests.support.upstream_app:app", {"UPSTREAM_NAME": "svc"})
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def test_pipelined_answers_are_paired_with_their_requests(uvicorn_upstream: Server) -> None:
+    async def scenario() -> tuple[list[Exchange], int]:
+        up = Upstream.from_url(uvicorn_upstream.url)
+        sink = ListSink()
+        mirror = Mirror(sink, workers=2, pipeline=8)
+        mirror.start()
+        for i in range(40):
+            assert mirror.accepting("svc", up)
+            mirror.offer(job(up, b"/echo?i=%d" % i, rid=f"p{i}"))
+        assert await mirror.drained(10)
+        conns = len(mirror._lanes[up].conns)
+        await mirror.stop()
+        return sink.got, conns
+
+    got, conns = asyncio.run(scenario())
+    assert len(got) == 40 and conns <= 2
+    for ex in got:
+        seen = json.loads(ex.candidate.body)
+        assert ex.candidate.status == 200 and ex.candidate.error is None
+        assert seen["query_string"] == "i=" + ex.request.request_id[1:]
+        assert dict(seen["headers"])["x-request-id"] == ex.request.request_id
+
+
+Handler = Callable[[bytes], Awaitable[bytes]]  # request bytes -> raw response bytes
+
+
+async def raw_server(
+    answer: Handler, reads: list[list[bytes]], *, close_after_each: bool = False
+) -> tuple[asyncio.Server, Upstream]:
+    """Answers each request (split on the blank line; bodies by Content-Length) in order;
+    ``reads`` gets, per read, the request lines that arrived in it."""
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        buf = b""
+        try:
+            while True:
+                data = await reader.read(65536)
+                if not data:
+                    return
+                buf += data
+                requests = []
+                while b"\r\n\r\n" in buf:
+                    head, rest = buf.split(b"\r\n\r\n", 1)
+                    length = 0
+                    for line in head.split(b"\r\n")[1:]:
+                        name, _, value = line.partition(b":")
+                        if name.strip().lower() == b"content-length":
+                            length = int(value)
+                    if len(rest) < length:
+                        break
+                    requests.append(head + b"\r\n\r\n" + rest[:length])
+                    buf = rest[length:]
+                reads.append([r.split(b"\r\n", 1)[0] for r in requests])
+                for r in requests:
+                    writer.write(await answer(r))
+                    await writer.drain()
+                    if close_after_each:
+                        writer.close()
+                        return
+        except ConnectionError:
+            return
+
+    server = await asyncio.start_server(serve, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    return server, Upstream.from_url(f"http://127.0.0.1:{port}")
+
+
+def response(body: bytes, *, close: bool = False, status: int = 200) -> bytes:
+    extra = b"Connection: close\r\n" if close else b""
+    return b"HTTP/1.1 %d OK\r\nContent-Length: %d\r\n%b\r\n%b" % (status, len(body), extra, body)
+
+
+async def echo_line(request: bytes) -> bytes:
+    return response(request.split(b"\r\n", 1)[0])
+
+
+def test_requests_offered_together_go_out_in_one_write() -> None:
+    async def scenario() -> tuple[list[list[bytes]], list[Exchange]]:
+        reads: list[list[bytes]] = []
+        server, up = await raw_server(echo_line, reads)
+        sink = ListSink()
+        mirror = Mirror(sink, workers=4, pipeline=16)
+        mirror.start()
+        for i in range(5):
+            mirror.offer(job(up, b"/a?i=%d" % i))
+        assert await mirror.drained(5)
+        await mirror.stop()
+        server.close()
+        return reads, sink.got
+
+    reads, got = asyncio.run(scenario())
+    assert reads[0] == [b"GET /a?i=%d HTTP/1.1" % i for i in range(5)]
+    assert sorted(ex.candidate.body for ex in got) == [
+        b"GET /a?i=%d HTTP/1.1" % i for i in range(5)
+    ]
+
+
+def test_writes_and_head_requests_are_never_pipelined() -> None:
+    async def slow_echo(request: bytes) -> bytes:
+        await asyncio.sleep(0.05)
+        if request.startswith(b"HEAD"):
+            return b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n"
+        return await echo_line(request)
+
+    async def scenario() -> tuple[list[list[bytes]], list[Exchange]]:
+        reads: list[list[bytes]] = []
+        server, up = await raw_server(slow_echo, reads)
+        sink = ListSink()
+        mirror = Mirror(sink, workers=1, pipeline=16)
+        mirror.start()
+        mirror.offer(job(up, b"/w1", method="POST", body=b"{}", dry_run=True))
+        mirror.offer(job(up, b"/r1"))
+        mirror.offer(job(up, b"/r2"))
+        mirror.offer(job(up, b"/h", method="HEAD"))
+        mirror.offer(job(up, b"/r3"))
+        assert await mirror.drained(5)
+        await mirror.stop()
+        server.close()
+        return reads, sink.got
+
+    reads, got = asyncio.run(scenario())
+    assert reads == [
+        [b"POST /w1 HTTP/1.1"],
+        [b"GET /r1 HTTP/1.1", b"GET /r2 HTTP/1.1"],
+        [b"HEAD /h HTTP/1.1"],
+        [b"GET /r3 HTTP/1.1"],
+    ]
+    by_path = {ex.request.path: ex.candidate for ex in got}
+    assert by_path["/w1"].body == b"POST /w1 HTTP/1.1"
+    assert by_path["/h"].status == 200 and by_path["/h"].body == b""
+    assert by_path["/r3"].body == b"GET /r3 HTTP/1.1"
+
+
+def test_a_server_closing_after_each_answer_still_answers_every_request() -> None:
+    async def closing_echo(request: bytes) -> bytes:
+        return response(request.split(b"\r\n", 1)[0], close=True)
+
+    async def scenario() -> tuple[list[Exchange], bool]:
+        reads: list[list[bytes]] = []
+        server, up = await raw_server(closing_echo, reads, close_after_each=True)
+        sink = ListSink()
+        mirror = Mirror(sink, workers=2, pipeline=16)
+        mirror.start()
+        for i in range(6):
+            mirror.offer(job(up, b"/c?i=%d" % i))
+        assert await mirror.drained(5)
+        pipelining = mirror._lanes[up].pipelining
+        await mirror.stop()
+        server.close()
+        return sink.got, pipelining
+
+    got, pipelining = asyncio.run(scenario())
+    assert sorted(ex.candidate.body for ex in got) == [
+        b"GET /c?i=%d HTTP/1.1" % i for i in range(6)
+    ]
+    assert all(ex.candidate.error is None for ex in got)
+    assert not pipelining  # unanswered requests were re-sent one at a time
+
+
+def test_a_candidate_that_never_answers_times_out_and_trips_the_breaker() -> None:
+    async def never(request: bytes) -> bytes:
+        await asyncio.sleep(30)
+        return b""
+
+    async def scenario() -> tuple[list[Exchange], dict[tuple[str, str], int]]:
+        server, up = await raw_server(never, [])
+        sink = ListSink()
+        mirror = Mirror(sink, workers=1, pipeline=16)
+        mirror.start()
+        for _ in range(6):
+            if mirror.accepting("svc", up):
+                mirror.offer(job(up, read=0.2))
+        assert await mirror.drained(5)
+        assert not mirror.accepting("svc", up)  # 6 timeouts: the breaker is open
+        await mirror.stop()
+        server.close()
+        return sink.got, dict(mirror.stats)
+
+    got, stats = asyncio.run(scenario())
+    assert [ex.candidate.error for ex in got] == ["timeout"] * 6
+    assert all(ex.candidate.status is None for ex in got)
+    assert stats[("svc", "candidate_error")] == 6
+    assert stats[("svc", "skipped_candidate_down")] == 1
+
+
+def test_an_oversized_candidate_answer_is_recorded_without_its_body() -> None:
+    async def big(request: bytes) -> bytes:
+        return response(b"x" * 1000)
+
+    async def scenario() -> list[Exchange]:
+        server, up = await raw_server(big, [])
+        sink = ListSink()
+        mirror = Mirror(sink, workers=1, response_cap=100)
+        mirror.start()
+        mirror.offer(job(up))
+        mirror.offer(job(up))
+        assert await mirror.drained(5)
+        await mirror.stop()
+        server.close()
+        return sink.got
+
+    got = asyncio.run(scenario())
+    assert [(ex.candidate.status, ex.candidate.body, ex.candidate.error) for ex in got] == [
+        (200, b"", "body_too_large")
+    ] * 2
+
+
+def test_a_slow_candidate_holds_at_most_maxsize_and_the_rest_are_dropped() -> None:
+    async def slow(request: bytes) -> bytes:
+        await asyncio.sleep(0.2)
+        return await echo_line(request)
+
+    async def scenario() -> tuple[list[Exchange], dict[tuple[str, str], int], int, int]:
+        reads: list[list[bytes]] = []
+        server, up = await raw_server(slow, reads)
+        sink = ListSink()
+        mirror = Mirror(sink, maxsize=4, workers=1, pipeline=2)
+        mirror.start()
+        for i in range(10):
+            if mirror.accepting("svc", up):
+                mirror.offer(job(up, b"/s?i=%d" % i))
+            await asyncio.sleep(0)
+        depth = mirror.queue.qsize()
+        await asyncio.sleep(0.05)
+        in_flight = mirror._lanes[up].in_flight()
+        assert await mirror.drained(5)
+        await mirror.stop()
+        server.close()
+        return sink.got, dict(mirror.stats), depth, in_flight
+
+    got, stats, depth, in_flight = asyncio.run(scenario())
+    assert depth == 4 and stats[("svc", "dropped")] == 6
+    assert in_flight == 2  # one connection, pipeline depth 2: the other two wait
+    assert stats[("svc", "mirrored")] == 4 and len(got) == 4
