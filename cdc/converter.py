@@ -8,7 +8,8 @@ payload is spliced in.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
+from operator import itemgetter
 from typing import Any
 
 import orjson
@@ -319,23 +320,25 @@ class JsonConverter:
         return [(name, orjson.dumps(value)) for name, value in record.headers]
 
 
-def _esc(raw: bytes, times: int = 1) -> bytes:
-    for _ in range(times):
-        raw = raw.replace(b"%", b"%%")
-    return raw
+def _esc(raw: bytes) -> bytes:
+    return raw.replace(b"%", b"%%")
+
+
+TxnParts = tuple[bytes, bytes, bytes]
 
 
 class ChangeTemplate:
     """The bytes of a one-record change (``before`` null: inserts, updates without a
     before image) from ``parts``, the JSON text of every column value in column order.
 
-    ``txn(op, commit_lsn, ts_us, tx_id)`` fills what is constant within a source
-    transaction once; ``value(txn_template, parts, lsn, now_ns)`` then splices only the
-    row, the event position and the processing time. The output is byte for byte what
-    :meth:`JsonConverter.serialize` writes for the same record.
+    ``txn(op, commit_lsn, ts_us, tx_id)`` renders what is constant within a source
+    transaction once; ``value(txn_parts, parts, lsn, now_ns)`` then joins the constant
+    chunks with the row, the event position and the processing time. The output is
+    byte for byte what :meth:`JsonConverter.serialize` writes for the same record.
     """
 
-    __slots__ = ("_key", "_key_index", "_txn", "table", "topic")
+    __slots__ = ("_head", "_key", "_key_parts", "_mid1", "_mid2", "_now", "_row", "_tail",
+                 "table", "topic")
 
     def __init__(
         self,
@@ -347,48 +350,54 @@ class ChangeTemplate:
         self.table = table
         self.topic = topic_name(connector.name, table.schema, table.name)
         names = [c.name for c in table.columns]
-        self._key_index = tuple(names.index(k) for k in table.key)
+        index = [names.index(k) for k in table.key]
+        self._key_parts: Callable[[Sequence[bytes]], Any] = (
+            itemgetter(*index) if len(index) > 1 else lambda parts: (parts[index[0]],)
+        )
 
-        def struct(fields: list[str], escape: int, hole: bytes) -> bytes:
-            return b"{" + b",".join(_esc(orjson.dumps(f), escape) + hole for f in fields) + b"}"
+        def struct(fields: list[str]) -> bytes:
+            return b"{" + b",".join(_esc(orjson.dumps(f)) + b":%s" for f in fields) + b"}"
 
         def const(value: Any) -> bytes:
-            return _esc(orjson.dumps(value), 2)
+            return _esc(orjson.dumps(value))
 
-        key = struct(list(table.key), 1, b":%s")
+        key = struct(list(table.key))
         if key_schema_json is not None:
             key = b'{"schema":' + _esc(key_schema_json) + b',"payload":' + key + b"}"
         self._key = key
-        # stage one (per transaction) fills %d/%s; %%s / %%d survive for stage two
-        row = struct(names, 2, b":%%s")
-        body = (
-            b'{"before":null,"after":' + row
-            + b',"source":{"version":' + const(connector.version)
+        self._row = struct(names)
+        self._head = b'{"before":null,"after":'
+        if value_schema_json is not None:
+            self._head = b'{"schema":' + value_schema_json + b',"payload":' + self._head
+        self._mid1 = (
+            b',"source":{"version":' + const(connector.version)
             + b',"connector":' + const(connector.connector)
             + b',"name":' + const(connector.name)
             + b',"ts_ms":%d,"snapshot":"false","db":' + const(connector.db)
-            + b',"sequence":"[\\"%d\\",\\"%%d\\"]","ts_us":%d,"ts_ns":%d,"schema":'
-            + const(table.schema)
+            + b',"sequence":"[\\"%d\\",\\"'
+        )
+        self._mid2 = (
+            b'\\"]","ts_us":%d,"ts_ns":%d,"schema":' + const(table.schema)
             + b',"table":' + const(table.name)
-            + b',"txId":%s,"lsn":%%d,"xmin":null},"transaction":null,"op":"%s",'
-            b'"ts_ms":%%d,"ts_us":%%d,"ts_ns":%%d}'
+            + b',"txId":%s,"lsn":'
         )
-        if value_schema_json is not None:
-            body = b'{"schema":' + _esc(value_schema_json, 2) + b',"payload":' + body + b"}"
-        self._txn = body
+        self._tail = b',"xmin":null},"transaction":null,"op":"%s","ts_ms":'
+        self._now = b'%d,"ts_us":%d,"ts_ns":%d}' + (b"}" if value_schema_json is not None else b"")
 
-    def txn(self, op: str, commit_lsn: int, ts_us: int, tx_id: int | None) -> bytes:
-        return self._txn % (
-            ts_us // 1000,
-            commit_lsn,
-            ts_us,
-            ts_us * 1000,
-            b"null" if tx_id is None else b"%d" % tx_id,
-            op.encode(),
+    def txn(self, op: str, commit_lsn: int, ts_us: int, tx_id: int | None) -> TxnParts:
+        return (
+            self._mid1 % (ts_us // 1000, commit_lsn),
+            self._mid2 % (ts_us, ts_us * 1000, b"null" if tx_id is None else b"%d" % tx_id),
+            self._tail % op.encode(),
         )
 
-    def value(self, txn_template: bytes, parts: list[bytes], lsn: int, now_ns: int) -> bytes:
-        return txn_template % (*parts, lsn, lsn, now_ns // 1_000_000, now_ns // 1000, now_ns)
+    def value(self, txn: TxnParts, parts: Sequence[bytes], lsn: int, now_ns: int) -> bytes:
+        at = b"%d" % lsn
+        return b"".join((
+            self._head, self._row % tuple(parts), txn[0], at, txn[1], at, txn[2],
+            self._now % (now_ns // 1_000_000, now_ns // 1000, now_ns),
+        ))
 
-    def key(self, parts: list[bytes]) -> bytes:
-        return self._key % tuple([parts[i] for i in self._key_index])
+    def key(self, parts: Sequence[bytes]) -> bytes:
+        key: bytes = self._key % self._key_parts(parts)
+        return key

@@ -351,7 +351,13 @@ class PgCapture:
                 stream.wait(0.05)
                 continue
             payload, lsn = got
-            if one_record is not None and txn is not None and one_record(payload, lsn, txn):
+            tag = payload[0]
+            if (
+                (tag == 0x49 or tag == 0x55)  # Insert, Update
+                and one_record is not None
+                and txn is not None
+                and one_record(payload, lsn, txn)
+            ):
                 received += 1
                 if received % SERVICE_EVERY == 0:
                     self._service(idle=False)

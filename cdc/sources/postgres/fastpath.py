@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from cdc.converter import ChangeTemplate, JsonConverter
+from cdc.converter import ChangeTemplate, JsonConverter, TxnParts
 from cdc.delivery import Txn
 from cdc.events import Change, Connector, Op
 from cdc.kafka import DeliveryCallback, Producer
@@ -39,8 +39,8 @@ class _Entry:
         self.template = template
         self.topic = template.topic
         self.begin: Begin | None = None
-        self.txn_c = b""
-        self.txn_u = b""
+        self.txn_c: TxnParts | None = None
+        self.txn_u: TxnParts | None = None
 
 
 class OneRecordPath:
@@ -112,10 +112,10 @@ class OneRecordPath:
         template = entry.template
         if entry.begin is not begin:
             entry.begin = begin
-            entry.txn_c = entry.txn_u = b""
+            entry.txn_c = entry.txn_u = None
         op = "c" if tag == _INSERT else "u"
         txn_bytes = entry.txn_c if tag == _INSERT else entry.txn_u
-        if not txn_bytes:
+        if txn_bytes is None:
             txn_bytes = template.txn(op, begin.final_lsn, begin.commit_ts_us, begin.xid)
             if tag == _INSERT:
                 entry.txn_c = txn_bytes

@@ -16,16 +16,17 @@ import binascii
 import re
 import struct
 from collections.abc import Callable, Sequence
-from typing import Final
+from typing import Any, Final
 
 import orjson
 
 from cdc.types import ColumnType, decimal_bytes
 
-__all__ = ["Fragment", "RowJson", "fragment_writer"]
+__all__ = ["Fragment", "Row", "RowJson", "fragment_writer"]
 
 Fragment = Callable[[bytes], bytes]
 """Text-format column value (bytes) → its JSON text."""
+Row = tuple[bytes, ...]
 
 _INT_OIDS: Final = frozenset({20, 21, 23, 26})
 _STRING_OIDS: Final = frozenset({18, 19, 25, 114, 1042, 1043, 2950, 3802})
@@ -60,23 +61,27 @@ def _decimal(scale: int, slow: Fragment) -> Fragment:
     def write(raw: bytes) -> bytes:
         whole, dot, frac = raw.partition(b".")
         if len(frac) == scale and (dot or not scale) and whole.lstrip(b"-").isdigit():
-            return b'"' + b64(decimal_bytes(int(whole + frac)), newline=False) + b'"'
+            n = int(whole + frac)
+            size = (n.bit_length() if n >= 0 else (~n).bit_length()) // 8 + 1
+            return b'"%s"' % b64(n.to_bytes(size, "big", signed=True), newline=False)
         return slow(raw)
 
     return write
 
 
 def _zoned_timestamp(width: int, slow: Fragment) -> Fragment:
+    size = 20 + width if width else 19  # "YYYY-MM-DDTHH:MM:SS[.fff…]"
+
     def write(raw: bytes) -> bytes:
-        # the session is pinned to UTC: "YYYY-MM-DD HH:MM:SS[.ffffff]+00"
+        # the session is pinned to UTC: "YYYY-MM-DD HH:MM:SS[.ffffff]+00", PostgreSQL
+        # drops trailing zeros of the fraction
         if len(raw) >= 22 and raw[10] == 0x20 and raw[4] == 0x2D and raw.endswith(b"+00"):
-            if width:
-                frac = raw[20:-3] if raw[19] == 0x2E else b""
-                return (
-                    b'"' + raw[:10] + b"T" + raw[11:19] + b"."
-                    + frac[:width].ljust(width, b"0") + b'Z"'
-                )
-            return b'"' + raw[:10] + b"T" + raw[11:19] + b'Z"'
+            body = raw[:-3].replace(b" ", b"T", 1)
+            if len(body) >= size:
+                return b'"%sZ"' % body[:size]
+            if len(body) == 19:
+                body += b"."
+            return b'"%sZ"' % body.ljust(size, b"0")
         return slow(raw)
 
     return write
@@ -98,37 +103,58 @@ def fragment_writer(type_oid: int, typmod: int, column_type: ColumnType) -> Frag
     return slow
 
 
-class RowJson:
-    """``RowJson(writers).read(buf, pos)`` → one JSON fragment per column, or None."""
+def _compile(writers: Sequence[Fragment | None]) -> Callable[[bytes, int], Row | None]:
+    """An unrolled reader for one relation's column layout (integers copied, safe text
+    quoted inline, other columns through their writer)."""
+    ns: dict[str, Any] = {
+        "COUNT": _COUNT, "LEN": _LEN, "UNSAFE": _UNSAFE.search, "STRING": _string,
+        "ERRORS": _FAST_ERRORS,
+    }
+    lines = [
+        "def read(buf, pos):",
+        " try:",
+        f"  if COUNT(buf, pos)[0] != {len(writers)}:",
+        "   return None",
+        "  pos += 2",
+    ]
+    for i, write in enumerate(writers):
+        if write is None:
+            convert = [f"   v{i} = buf[s:pos]"]
+        elif write is _string:
+            convert = ["   raw = buf[s:pos]",
+                       f"   v{i} = b'\"' + raw + b'\"' if UNSAFE(raw) is None else STRING(raw)"]
+        else:
+            ns[f"W{i}"] = write
+            convert = [f"   v{i} = W{i}(buf[s:pos])"]
+        lines += [
+            "  kind = buf[pos]",
+            "  if kind == 0x74:",
+            "   s = pos + 5",
+            "   pos = s + LEN(buf, pos + 1)[0]",
+            *convert,
+            "  elif kind == 0x6E:",
+            f"   v{i} = b'null'",
+            "   pos += 1",
+            "  else:",
+            "   return None",
+        ]
+    lines += [
+        "  if pos != len(buf):",
+        "   return None",
+        "  return (" + "".join(f"v{i}, " for i in range(len(writers))) + ")",
+        " except ERRORS:",
+        "  return None",
+    ]
+    exec(compile("\n".join(lines), "<rowjson>", "exec"), ns)  # the source is built above
+    read: Callable[[bytes, int], Row | None] = ns["read"]
+    return read
 
-    __slots__ = ("_writers",)
+
+class RowJson:
+    """``RowJson(writers).read(buf, pos)`` → the JSON text of every column of the
+    TupleData at ``pos`` (int16 column count, then the columns), or None."""
+
+    __slots__ = ("read",)
 
     def __init__(self, writers: Sequence[Fragment | None]) -> None:
-        self._writers = tuple(writers)
-
-    def read(self, buf: bytes, pos: int) -> list[bytes] | None:
-        """Parse the TupleData at ``pos`` (int16 column count, then the columns)."""
-        try:
-            writers = self._writers
-            if _COUNT(buf, pos)[0] != len(writers):
-                return None
-            pos += 2
-            out: list[bytes] = []
-            append = out.append
-            for write in writers:
-                kind = buf[pos]
-                if kind == 0x74:  # 't' text
-                    start = pos + 5
-                    pos = start + _LEN(buf, pos + 1)[0]
-                    raw = buf[start:pos]
-                    append(raw if write is None else write(raw))
-                elif kind == 0x6E:  # 'n' null
-                    append(b"null")
-                    pos += 1
-                else:  # unchanged TOAST, binary: the general path
-                    return None
-            if pos != len(buf):
-                return None
-            return out
-        except _FAST_ERRORS:
-            return None
+        self.read = _compile(writers)

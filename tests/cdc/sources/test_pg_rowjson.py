@@ -157,5 +157,5 @@ def test_decimal_with_unusual_form_falls_back_to_exact_conversion() -> None:
     codec = _codec()
     assert codec.json is not None
     parts = codec.json.read(w.insert(5, "7", "1.5", None), 6)
-    assert parts is not None and parts[1:] == [b'"AJY="', b"null"]
+    assert parts is not None and parts[1:] == (b'"AJY="', b"null")
     assert Decimal(150) == Decimal(int.from_bytes(b"\x00\x96", "big"))
