@@ -30,7 +30,7 @@ import queue
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -71,12 +71,29 @@ _NOT_FORWARDED = frozenset({
 
 @dataclass(frozen=True, slots=True)
 class RecheckSettings:
+    """Defaults, or ``RecheckSettings.from_env()``: ``STRANGLER_LAG_RECHECK_MAX_WAIT_S``."""
+
     max_wait_s: float = 10.0  # from deferral to giving up (a mismatch)
     poll_s: float = 0.1  # between candidate asks while it is behind
     settle_s: float = 0.5  # first pause when positions cannot be compared (doubles)
     timeout_s: float = 5.0  # per upstream request
     queue_size: int = 1000
     workers: int = 4
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> RecheckSettings:
+        raw = env.get("STRANGLER_LAG_RECHECK_MAX_WAIT_S", "").strip()
+        if not raw:
+            return cls()
+        try:
+            wait = float(raw)
+        except ValueError:
+            wait = -1.0
+        if not wait > 0:
+            raise ValueError(
+                f"STRANGLER_LAG_RECHECK_MAX_WAIT_S must be a positive number of seconds: {raw!r}"
+            )
+        return cls(max_wait_s=wait)
 
 
 def with_verdict(exchange: Exchange, verdict: str) -> Exchange:
@@ -235,8 +252,9 @@ class LagRecheck:
             pair = Exchange(req, primary, candidate, tags=exchange.tags)
             differs = _differs(judge(pair, rules))
             behind = differs is True and verdict is LagVerdict.BEHIND
-            pause = s.poll_s if behind else settle
-            step = recheck_step(differs, verdict, self.clock() + pause < deadline)
+            left = deadline - self.clock()
+            pause = min(s.poll_s if behind else settle, max(0.0, left))  # last ask at the end
+            step = recheck_step(differs, verdict, left > 0)
             if step is RecheckStep.LAG:
                 return step, with_verdict(exchange, RECHECKED_BEHIND)
             if step is not RecheckStep.RETRY:

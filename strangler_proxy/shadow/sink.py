@@ -11,6 +11,7 @@ serves (blocking database reads: run it in a thread from async code).
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -18,7 +19,7 @@ from typing import Any
 from strangler_proxy.plan.io import LoadedPlan
 from strangler_proxy.plan.model import Plan, ServicePlan
 from strangler_proxy.shadow.engine import ShadowEngine
-from strangler_proxy.shadow.recheck import LagRecheck
+from strangler_proxy.shadow.recheck import LagRecheck, RecheckSettings
 from strangler_proxy.shadow.render import render_html
 from strangler_proxy.shadow.report import Gates, Report, report_from_store
 from strangler_proxy.shadow.rules import CompareRules, ServiceRules, rules_from_mapping
@@ -104,14 +105,18 @@ class PlanUpstreams:
 def engine_from_plan(current: Callable[[], LoadedPlan], **kwargs: Any) -> ShadowEngine:
     """A started :class:`ShadowEngine` writing to the plan's shadow store, with a
     :class:`~strangler_proxy.shadow.recheck.LagRecheck` re-checking mismatches that
-    might be replication delay (``recheck=None`` turns that off)."""
+    might be replication delay (``recheck=None`` or ``STRANGLER_LAG_RECHECK=0`` turns
+    that off; ``STRANGLER_LAG_RECHECK_MAX_WAIT_S`` bounds each re-check, default 10)."""
     loaded = current()
     url, max_samples, retention_s = store_settings(loaded.plan, loaded.path)
     kwargs.setdefault("max_samples", max_samples)
     kwargs.setdefault("retention_s", retention_s)
     recheck = None
-    if "recheck" not in kwargs:  # own rules object: PlanRules is not shared across threads
-        recheck = kwargs["recheck"] = LagRecheck(PlanUpstreams(current), PlanRules(current))
+    if "recheck" not in kwargs and os.environ.get("STRANGLER_LAG_RECHECK", "1") != "0":
+        # its own rules object: PlanRules is not shared across threads
+        recheck = LagRecheck(PlanUpstreams(current), PlanRules(current),
+                             RecheckSettings.from_env(os.environ))
+        kwargs["recheck"] = recheck
     engine = ShadowEngine(ShadowStore(url), PlanRules(current), **kwargs)
     if recheck is not None:
         recheck.start(engine.submit)

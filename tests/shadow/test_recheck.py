@@ -273,3 +273,43 @@ def test_the_plan_engine_rechecks_against_the_plan_upstreams(tmp_path: Path) -> 
     finally:
         engine.close()
     assert engine_from_plan(lambda: loaded, recheck=None).recheck is None
+
+
+def test_the_last_ask_is_at_the_deadline_not_skipped_by_a_long_pause() -> None:
+    up = Upstreams()
+    up.answers = {"monolith.test": ({"n": 2}, None), "candidate.test": ({"n": 1}, "lsn:0/10")}
+    started = time.monotonic()
+
+    def sink_applies(host: str, n: int) -> None:  # caught up after 0.42 s
+        if host == "candidate.test" and time.monotonic() - started > 0.42:
+            up.answers["candidate.test"] = ({"n": 2}, "lsn:0/20")
+
+    up.on_call = sink_applies
+    # pauses 0.1, 0.2, then 0.4 would overshoot the 0.5 s deadline: capped to reach it
+    settings = RecheckSettings(max_wait_s=0.5, settle_s=0.1)
+    step, _ = up.recheck(settings).resolve(behind_exchange("lsn:0/10", None), started + 0.5)
+    assert step is RecheckStep.LAG
+
+
+def test_settings_from_the_environment() -> None:
+    assert RecheckSettings.from_env({}) == RecheckSettings()
+    assert RecheckSettings.from_env({"STRANGLER_LAG_RECHECK_MAX_WAIT_S": "3"}).max_wait_s == 3
+    for bad in ("0", "-1", "soon", "nan"):
+        with pytest.raises(ValueError, match="STRANGLER_LAG_RECHECK_MAX_WAIT_S"):
+            RecheckSettings.from_env({"STRANGLER_LAG_RECHECK_MAX_WAIT_S": bad})
+
+
+def test_the_plan_engine_without_recheck_when_turned_off(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "plan.yaml").write_text(PLAN)
+    loaded = load_plan(tmp_path / "plan.yaml")
+    monkeypatch.setenv("STRANGLER_LAG_RECHECK", "0")
+    engine = engine_from_plan(lambda: loaded)
+    engine.close()
+    assert engine.recheck is None
+    monkeypatch.setenv("STRANGLER_LAG_RECHECK", "1")
+    monkeypatch.setenv("STRANGLER_LAG_RECHECK_MAX_WAIT_S", "2.5")
+    engine = engine_from_plan(lambda: loaded)
+    engine.close()
+    assert isinstance(engine.recheck, LagRecheck) and engine.recheck.settings.max_wait_s == 2.5
