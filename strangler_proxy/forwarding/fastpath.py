@@ -48,12 +48,27 @@ from strangler_proxy.forwarding.headers import (
     upstream_request_headers,
 )
 from strangler_proxy.forwarding.upstream import DEADLINES, Connection
-from strangler_proxy.plan.model import Plan
+from strangler_proxy.plan.model import Plan, Stage
 from strangler_proxy.routing import Decision, decide
 
 FAST_BODY_MAX = 64 * 1024
 """Largest request body (by Content-Length) the fast path buffers; larger ones stream
 through the ASGI path."""
+
+
+DECISION_CACHE = 4096
+"""Decisions cached per (method, path) for the plan being served; cleared when full."""
+
+
+def fixed_by_route(plan: Plan, decision: Decision) -> bool:
+    """True when ``decide()`` gives this decision to every request with the same method
+    and path: nothing about the client (canary cohorts) or the request's sample roll
+    (shadow sampling, spreading over several service upstreams) can change it."""
+    if decision.service is None:
+        return True
+    if decision.stage is Stage.CANARY or decision.stage is Stage.SHADOW:
+        return False
+    return len(plan.services[decision.service].upstreams) == 1
 
 
 class Client(Protocol):
@@ -95,6 +110,7 @@ class FastPath:
         self._admin = admin_prefix.encode()
         self._needs_plan: Plan | None = None
         self._needs = PlanNeeds(shadow=True, canary=True)
+        self._decisions: dict[tuple[str, bytes], Decision] = {}
 
     def exchange(
         self,
@@ -137,12 +153,20 @@ class FastPath:
         query: bytes = parsed.query or b""
         if plan is not self._needs_plan:
             self._needs_plan, self._needs = plan, PlanNeeds.of(plan)
+            self._decisions = {}
         name = method.decode("ascii")
         rid = rh.request_id
-        decision = decide(plan, facts_from_parts(
-            name, raw_path, query, headers, client_addr,
-            rid.decode() if self._needs.shadow else "", self._needs,
-        ))
+        key = (name, raw_path)
+        decision = self._decisions.get(key)
+        if decision is None:
+            decision = decide(plan, facts_from_parts(
+                name, raw_path, query, headers, client_addr,
+                rid.decode() if self._needs.shadow else "", self._needs,
+            ))
+            if fixed_by_route(plan, decision):
+                if len(self._decisions) >= DECISION_CACHE:
+                    self._decisions.clear()
+                self._decisions[key] = decision
         self.handler.metrics.paths["fast"] += 1
         return Exchange(self, client, plan, decision, name, raw_path, query, rh.headers, rid,
                         keep_alive, client_addr)

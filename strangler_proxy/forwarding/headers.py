@@ -2,12 +2,13 @@
 
 Names arrive lower-cased (ASGI guarantees it for requests; the upstream parser lowers
 response names). Everything here is a function of its arguments plus, for new ids,
-``os.urandom``; no I/O.
+:func:`random.getrandbits` (ids need to be unique, not secret: ``os.urandom`` is a
+system call, three per request; the ``random`` module reseeds in forked workers); no I/O.
 """
 
 from __future__ import annotations
 
-import os
+import random
 import re
 from collections.abc import Iterable, Sequence
 
@@ -57,8 +58,11 @@ def strip_hop_by_hop(headers: Sequence[Header]) -> list[Header]:
     return [(n, v) for n, v in headers if n not in HOP_BY_HOP and n not in named]
 
 
+_bits = random.getrandbits
+
+
 def new_request_id() -> bytes:
-    return os.urandom(16).hex().encode()
+    return b"%032x" % _bits(128)
 
 
 def request_id_from(value: bytes | None) -> bytes:
@@ -78,8 +82,8 @@ def next_traceparent(value: bytes | None) -> bytes:
         if m is not None:
             version, trace_id, span_id, flags = m.groups()
             if version != b"ff" and trace_id != _ZERO_TRACE and span_id != _ZERO_SPAN:
-                return b"00-" + trace_id + b"-" + os.urandom(8).hex().encode() + b"-" + flags
-    return b"00-" + os.urandom(16).hex().encode() + b"-" + os.urandom(8).hex().encode() + b"-01"
+                return b"00-%s-%016x-%s" % (trace_id, _bits(64) or 1, flags)
+    return b"00-%032x-%016x-01" % (_bits(128) or 1, _bits(64) or 1)
 
 
 def _append(existing: bytes | None, value: bytes) -> bytes:

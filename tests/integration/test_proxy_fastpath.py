@@ -1,0 +1,255 @@
+"""The protocol-level fast path (``forwarding/fastpath.py``) through the real proxy
+process: which requests take it, which fall back to the ASGI handler, and the
+connection-level behaviours only it implements (pipelining, backpressure, aborts)."""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.support.proxy_env import ProxyEnv, proxy_env, wait_until
+
+PLAN = """
+version: 1
+monolith: {url: "{monolith}"}
+proxy: {max_header_bytes: 8192, max_body_bytes: 1000000}
+services:
+  raw:
+    url: "{raw}"
+    routes: [{path: "/raw/{what}", methods: [GET]}]
+    stage: service
+"""
+
+
+class RawUpstream:
+    """A real socket server answering ``GET /raw/<what>`` with hand-written bytes, for
+    responses a well-behaved ASGI app cannot produce (dying mid-chunk)."""
+
+    def __init__(self) -> None:
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.port = self.sock.getsockname()[1]
+        self.url = f"http://127.0.0.1:{self.port}"
+        self._stop = False
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while not self._stop:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
+
+    def _serve(self, conn: socket.socket) -> None:
+        with conn:
+            buf = b""
+            while True:
+                while b"\r\n\r\n" not in buf:
+                    data = conn.recv(65536)
+                    if not data:
+                        return
+                    buf += data
+                head, _, buf = buf.partition(b"\r\n\r\n")
+                what = head.split(b" ", 2)[1].rsplit(b"/", 1)[1]
+                if what == b"chunked-dies":
+                    conn.sendall(b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n"
+                                 b"5\r\nhello\r\n")
+                    time.sleep(0.1)
+                    return  # closes without the last chunk
+                if what == b"close-delimited":
+                    conn.sendall(b"HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\n\r\n")
+                    conn.sendall(b"until the end")
+                    return
+                conn.sendall(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok")
+
+    def close(self) -> None:
+        self._stop = True
+        self.sock.close()
+
+
+@pytest.fixture(scope="module")
+def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ProxyEnv]:
+    raw = RawUpstream()
+    plan = PLAN.replace("{raw}", raw.url)
+    try:
+        with proxy_env(tmp_path_factory.mktemp("fast"), plan, {"monolith": {}}) as e:
+            yield e
+    finally:
+        raw.close()
+
+
+def paths(env: ProxyEnv) -> tuple[float, float]:
+    return (env.metric("strangler_forwarding_path_total", path="fast"),
+            env.metric("strangler_forwarding_path_total", path="asgi"))
+
+
+def read_response(f: socket.SocketIO | object, method: bytes = b"GET") -> tuple[int, dict[str, str],
+                                                                                 bytes]:
+    """One HTTP/1.1 response from a buffered socket file (``sock.makefile("rb")``)."""
+    status_line = f.readline()  # type: ignore[attr-defined]
+    status = int(status_line.split()[1])
+    headers: dict[str, str] = {}
+    while (line := f.readline()) not in (b"\r\n", b""):  # type: ignore[attr-defined]
+        name, _, value = line.decode("latin-1").partition(":")
+        headers[name.strip().lower()] = value.strip()
+    if method == b"HEAD" or status in (204, 304):
+        return status, headers, b""
+    if "content-length" in headers:
+        return status, headers, f.read(int(headers["content-length"]))  # type: ignore[attr-defined]
+    body = b""
+    while True:
+        size = int(f.readline().strip(), 16)  # type: ignore[attr-defined]
+        if size == 0:
+            f.readline()  # type: ignore[attr-defined]
+            return status, headers, body
+        body += f.read(size)  # type: ignore[attr-defined]
+        f.readline()  # type: ignore[attr-defined]
+
+
+def test_ordinary_requests_take_the_fast_path(env: ProxyEnv) -> None:
+    fast0, asgi0 = paths(env)
+    for i in range(5):
+        _, h, body = env.echo(f"/echo/{i}?q={i}", headers={"X-Request-ID": f"fast-{i}"})
+        assert body["raw_path"] == f"/echo/{i}" and h["x-request-id"] == f"fast-{i}"
+    status, _, _ = env.request("POST", "/upload", body=b"x" * 1000)
+    assert status == 200
+    fast1, asgi1 = paths(env)
+    assert fast1 - fast0 == 6 and asgi1 == asgi0
+
+
+def test_unusual_requests_fall_back_to_the_asgi_handler(env: ProxyEnv) -> None:
+    fast0, asgi0 = paths(env)
+    # chunked upload, a body over the fast path's buffer, Expect, HTTP/1.0
+    c = env.conn()
+    c.request("POST", "/upload", body=iter([b"a" * 10, b"b" * 10]), encode_chunked=True,
+              headers={"Transfer-Encoding": "chunked"})
+    assert json.loads(c.getresponse().read())["size"] == 20
+    c.close()
+    big = b"z" * 100_000
+    assert json.loads(env.request("POST", "/upload", body=big)[2])["size"] == len(big)
+    with socket.create_connection(("127.0.0.1", env.port), timeout=10) as s:
+        s.sendall(b"POST /upload HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n"
+                  b"Expect: 100-continue\r\n\r\n")
+        assert s.recv(100).startswith(b"HTTP/1.1 100 Continue")
+        s.sendall(b"abc")
+        f = s.makefile("rb")
+        assert json.loads(read_response(f)[2])["size"] == 3
+    with socket.create_connection(("127.0.0.1", env.port), timeout=10) as s:
+        s.sendall(b"GET /echo HTTP/1.0\r\nHost: x\r\n\r\n")
+        f = s.makefile("rb")
+        status, _, body = read_response(f)
+        assert status == 200 and json.loads(body)["upstream"] == "monolith"
+    fast1, asgi1 = paths(env)
+    assert asgi1 - asgi0 == 4 and fast1 == fast0
+
+
+def test_pipelined_requests_mixing_both_paths_are_answered_in_order(env: ProxyEnv) -> None:
+    requests = [
+        b"GET /echo?n=0 HTTP/1.1\r\nHost: x\r\n\r\n",
+        b"POST /upload HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+        b"3\r\nabc\r\n0\r\n\r\n",  # ASGI path, in the middle of fast ones
+        b"GET /echo?n=2 HTTP/1.1\r\nHost: x\r\n\r\n",
+        b"HEAD /json1k HTTP/1.1\r\nHost: x\r\n\r\n",
+        b"POST /echo?n=4 HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\n\r\nbody",
+        b"GET /status/204 HTTP/1.1\r\nHost: x\r\n\r\n",
+        b"GET /echo?n=6 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    ]
+    with socket.create_connection(("127.0.0.1", env.port), timeout=10) as s:
+        s.sendall(b"".join(requests))
+        f = s.makefile("rb")
+        got = [read_response(f, b"HEAD" if r.startswith(b"HEAD") else b"GET") for r in requests]
+        assert f.read() == b""  # closed after the last one, nothing extra
+    assert json.loads(got[0][2])["query_string"] == "n=0"
+    assert json.loads(got[1][2])["size"] == 3
+    assert json.loads(got[2][2])["query_string"] == "n=2"
+    assert got[3][0] == 200 and int(got[3][1]["content-length"]) > 900 and got[3][2] == b""
+    four = json.loads(got[4][2])
+    assert four["query_string"] == "n=4" and four["body"] == "body"
+    assert got[5][0] == 204
+    assert json.loads(got[6][2])["query_string"] == "n=6"
+    assert got[6][1]["connection"] == "close"
+
+
+def test_upstream_dying_mid_chunked_body_aborts_the_client(env: ProxyEnv) -> None:
+    before = env.metric("strangler_upstream_errors_total", kind="closed_mid_body")
+    with socket.create_connection(("127.0.0.1", env.port), timeout=10) as s:
+        s.sendall(b"GET /raw/chunked-dies HTTP/1.1\r\nHost: x\r\n\r\n")
+        data = b""
+        while chunk := s.recv(65536):
+            data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200") and b"transfer-encoding: chunked" in head
+    assert body == b"5\r\nhello\r\n"  # no terminating chunk: the client knows it is cut
+    assert env.metric("strangler_upstream_errors_total", kind="closed_mid_body") == before + 1
+
+
+def test_close_delimited_upstream_body_is_rechunked_and_connection_kept(env: ProxyEnv) -> None:
+    with socket.create_connection(("127.0.0.1", env.port), timeout=10) as s:
+        s.sendall(b"GET /raw/close-delimited HTTP/1.1\r\nHost: x\r\n\r\n"
+                  b"GET /echo?after=1 HTTP/1.1\r\nHost: x\r\n\r\n")
+        f = s.makefile("rb")
+        status, headers, body = read_response(f)
+        assert status == 200 and headers["transfer-encoding"] == "chunked"
+        assert body == b"until the end"
+        assert json.loads(read_response(f)[2])["query_string"] == "after=1"
+
+
+def _rss_kb(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    raise AssertionError("no VmRSS")
+
+
+def test_slow_client_pauses_the_upstream_instead_of_buffering(env: ProxyEnv) -> None:
+    size = 256 << 20
+    pid = env.proxy.proc.pid
+    before = _rss_kb(pid)
+    with socket.create_connection(("127.0.0.1", env.port), timeout=30) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 64 * 1024)
+        s.sendall(f"GET /download?n=256&size={1 << 20}&length=1 HTTP/1.1\r\nHost: x\r\n\r\n"
+                  .encode())
+        head, _, first = s.recv(4096).partition(b"\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 200")
+        time.sleep(2)  # the client reads nothing: the upstream sends as fast as it can
+        grown = _rss_kb(pid) - before
+        got = len(first)
+        while got < size:
+            chunk = s.recv(1 << 20)
+            assert chunk
+            got += len(chunk)
+    assert grown < 48 * 1024, f"proxy buffered {grown // 1024} MB for a stalled client"
+
+
+def test_client_leaving_mid_response_drops_the_upstream_and_is_logged(env: ProxyEnv) -> None:
+    with socket.create_connection(("127.0.0.1", env.port), timeout=10) as s:
+        s.sendall(b"GET /download?n=500&size=65536&delay=0.01 HTTP/1.1\r\nHost: x\r\n"
+                  b"X-Request-ID: leaver\r\n\r\n")
+        assert s.recv(65536).startswith(b"HTTP/1.1 200")
+
+    def upstream_released() -> bool:
+        _, body = env.admin("status")
+        pool = json.loads(body)["pools"][env.urls["monolith"]]
+        return bool(pool["open"] == pool["idle"])
+
+    assert wait_until(upstream_released, timeout=3)
+
+    def logged() -> bool:
+        return any('"request_id":"leaver"' in line and "client_disconnected" in line
+                   for line in env.proxy.output().splitlines())
+
+    assert wait_until(logged, timeout=5)
+
+
+def test_fast_path_can_be_turned_off(tmp_path: Path) -> None:
+    with proxy_env(tmp_path, PLAN.replace("{raw}", "{dead}"), {"monolith": {}},
+                   env={"STRANGLER_FAST_PATH": "0"}) as off:
+        assert off.echo("/echo")[2]["upstream"] == "monolith"
+        assert off.metric("strangler_forwarding_path_total", path="fast") == 0
+        assert off.metric("strangler_forwarding_path_total", path="asgi") >= 1
