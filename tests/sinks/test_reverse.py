@@ -1,0 +1,208 @@
+"""cdc/sinks/reverse.py: the way back from a service to the monolith.
+
+The mapping turned around (pure), and the whole two-way loop on real components: the
+Django monolith on SQLite with its capture, the notifications service over HTTP with its
+own capture (extracted/notifications/capture.py), the embedded broker, the forward sink
+and the reverse sink — writes on either side reach the other, ids never collide, and
+nothing applied by a sink is captured again."""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+import textwrap
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import sqlalchemy as sa
+
+from cdc.offsets import MemoryOffsetStore
+from cdc.sinks.consumer import SinkConfig, SinkConsumer
+from cdc.sinks.mapping import MappingError
+from cdc.sinks.reverse import (
+    back_prefix,
+    back_topics,
+    monolith_engine,
+    owned_tables,
+    reverse_applier,
+    reverse_tables,
+)
+from cdc.sinks.sqlalchemy_applier import engine_url
+from cdc.sources.sqlite.runner import SqliteCapture, sqlite_config
+from extracted.notifications.capture import capture_config, install_capture
+from extracted.notifications.config import DEFAULT_ID_BASE as BASE
+from extracted.notifications.migrate import upgrade
+from extracted.notifications.models import DEFAULT_TABLES
+from extracted.notifications.sink import notifications_applier, topics_for
+from tests.extracted.service_server import notifications_service
+from tests.extracted.test_cdc_to_service import COLUMNS, _rows
+from tests.support.monolith_server import monolith_env, run_monolith, sqlite_url
+
+OWNED = ["notifications_notification", "notifications_notificationpreference"]
+
+
+def test_the_mapping_is_turned_around_renames_included() -> None:
+    plan = {"services": {"n": {"data": {
+        "tables": {"a_note": "note", "public.a_pref": {"model": "pref",
+                                                      "rename": {"customer_id": "owner"}},
+                   "a_customer": "customer"},
+        "owned": ["a_note", "public.a_pref"]}}}}
+    owned = owned_tables(plan, "n")
+    assert list(owned) == ["a_note", "public.a_pref"]  # read-only a_customer stays out
+    assert reverse_tables(owned) == {
+        "note": "a_note",
+        "pref": {"model": "a_pref", "rename": {"owner": "customer_id"}, "key": ["id"]}}
+    assert back_prefix("shop", "n") == "shop.n"
+    assert back_topics(["note", "pref"], "shop.n", "main") == ("shop.n.main.note",
+                                                              "shop.n.main.pref")
+
+
+@pytest.mark.parametrize(("data", "message"), [
+    ({"tables": {"a": {"model": "b", "transform": {"x": "lower"}}}, "owned": ["a"]},
+     "tables.a: an owned table cannot declare transforms"),
+    ({"tables": {"a": "b"}, "owned": ["c"]}, "'c' is not in data.tables"),
+])
+def test_what_cannot_go_back_is_refused_by_name(data: dict[str, Any], message: str) -> None:
+    with pytest.raises(MappingError, match=re.escape(message)):
+        reverse_tables(owned_tables({"services": {"n": {"data": data}}}, "n"))
+    with pytest.raises(MappingError, match=r"services\.x: not in the plan"):
+        owned_tables({"services": {}}, "x")
+
+
+@contextmanager
+def _thread(target: Callable[[], None], stop: Callable[[], None]) -> Iterator[None]:
+    thread = threading.Thread(target=target, daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop()
+        thread.join(30)
+
+
+def _eventually(check: Callable[[], bool], timeout_s: float, what: str) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not check():
+        assert time.monotonic() < deadline, what
+        time.sleep(0.3)
+
+
+def _one(db: Path, sql: str, *args: Any) -> Any:
+    with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=20) as conn:
+        row = conn.execute(sql, args).fetchone()
+    return None if row is None else row[0]
+
+
+CREATE_IN_MONOLITH = """
+    from monolith.notifications import services
+    n = services.notification_create(customer_id=3, channel="email", subject="from the monolith",
+                                     body="b")
+    print("ID", n.id)
+"""
+
+
+@pytest.mark.kafka
+@pytest.mark.slow
+def test_two_way_sync_on_real_components(tmp_path: Path, kafka_bootstrap: str) -> None:
+    prefix = f"w{uuid.uuid4().hex[:8]}"
+    mono_db, svc_db = tmp_path / "monolith.sqlite3", tmp_path / "service.sqlite3"
+    mono_url, svc_url = sqlite_url(mono_db), f"sqlite:///{svc_db}"
+    plan = {"kafka": {"bootstrap_servers": kafka_bootstrap, "topic_prefix": prefix},
+            "cdc": {"http": {"port": 0}, "state_dir": str(tmp_path / "cdc"),
+                    "heartbeat_interval_s": 0.5},
+            "services": {"notifications": {"data": {"tables": dict(DEFAULT_TABLES),
+                                                    "owned": OWNED}}}}
+    env = monolith_env(mono_url, tmp_path)
+    run_monolith(["migrate", "-v", "0"], env, cwd=tmp_path)
+    (tmp_path / "plan.yaml").write_text("services:\n  notifications:\n    data:\n      tables:\n"
+                                        + "".join(f"        {t}: {m}\n"
+                                                  for t, m in DEFAULT_TABLES.items()))
+    run_monolith(["manage", "capture", "install", "--plan", str(tmp_path / "plan.yaml")], env,
+                 cwd=tmp_path)
+    run_monolith(["seed", "--customers", "6", "--products", "3", "--orders", "8",
+                  "--no-migrate"], env, cwd=tmp_path)
+    upgrade(svc_url)
+    install_capture(svc_url, ("notification", "preference"))
+
+    forward = SqliteCapture(sqlite_config(plan, {"DATABASE_URL": mono_url}),
+                            offsets=MemoryOffsetStore(), serve_http=False)
+    back = SqliteCapture(capture_config(plan, database_url=svc_url,
+                                        bootstrap_servers=kafka_bootstrap, http_port=0,
+                                        state_dir=tmp_path / "cdc-back"),
+                         offsets=MemoryOffsetStore(), serve_http=False)
+    svc_engine = sa.create_engine(engine_url(svc_url))
+    mono_engine = monolith_engine(mono_url)
+    reversed_tables = reverse_tables(owned_tables(plan, "notifications"))
+    sink = SinkConsumer(
+        SinkConfig(bootstrap_servers=kafka_bootstrap, group_id=f"{prefix}-sink",
+                   topics=topics_for(DEFAULT_TABLES, prefix, "main"),
+                   heartbeat_topic=f"__debezium-heartbeat.{prefix}", poll_timeout_s=0.2),
+        notifications_applier(svc_engine, DEFAULT_TABLES))
+    back_sink = SinkConsumer(
+        SinkConfig(bootstrap_servers=kafka_bootstrap, group_id=f"{prefix}-back",
+                   topics=back_topics(reversed_tables, back_prefix(prefix, "notifications"),
+                                      "main"), poll_timeout_s=0.2),
+        reverse_applier(mono_engine, reversed_tables, sink="notifications-back"))
+    stop = threading.Event()
+
+    def converged() -> bool:
+        return all(_rows(svc_engine, model, cols) == _rows(mono_engine, table, cols)
+                   for table, (model, cols) in COLUMNS.items())
+
+    with ExitStack() as stack:
+        stack.enter_context(_thread(forward.run, forward.stop))
+        stack.enter_context(_thread(back.run, back.stop))
+        stack.enter_context(_thread(lambda: sink.run(stop), stop.set))
+        stack.enter_context(_thread(lambda: back_sink.run(stop), stop.set))
+        service = stack.enter_context(notifications_service(svc_url, tmp_path))
+        _eventually(converged, 90, "the snapshot did not reach the service")
+
+        # the service writes: a new notification, a monolith one marked read, a preference
+        created = httpx.post(f"{service.url}/api/notifications", json={
+            "customer_id": 1, "channel": "email", "subject": "from the service", "body": "b"})
+        assert created.status_code == 201 and created.json()["id"] == BASE
+        assert httpx.patch(f"{service.url}/api/notifications/1",
+                           json={"read": True}).status_code == 200
+        assert httpx.put(f"{service.url}/api/notifications/preferences/2",
+                         json={"channels": {"sms": True}}).status_code == 200
+        _eventually(lambda: _one(mono_db, "SELECT subject FROM notifications_notification "
+                                 "WHERE id = ?", BASE) == "from the service", 60,
+                    "the service's notification did not reach the monolith")
+        _eventually(converged, 60, "the service's changes did not all reach the monolith")
+        assert _one(mono_db, "SELECT read_at FROM notifications_notification WHERE id = 1")
+
+        # the monolith writes after the service's row arrived: an id of its own range,
+        # its counter untouched by the sink, and the row reaches the service
+        out = run_monolith(["manage", "shell", "-c", textwrap.dedent(CREATE_IN_MONOLITH)], env,
+                           cwd=tmp_path).stdout
+        mono_id = int(out.split("ID", 1)[1].split()[0])
+        assert mono_id < BASE
+        assert _one(mono_db, "SELECT seq FROM sqlite_sequence WHERE name = ?",
+                    "notifications_notification") == mono_id
+        # a marker from the service after it: once it is back, any echo would be too
+        marker = httpx.post(f"{service.url}/api/notifications", json={
+            "customer_id": 2, "channel": "email", "subject": "marker", "body": "b"}).json()
+        assert marker["id"] == BASE + 1
+        _eventually(lambda: _one(mono_db, "SELECT 1 FROM notifications_notification "
+                                 "WHERE id = ?", BASE + 1) == 1, 60, "marker did not arrive")
+        _eventually(converged, 60, "the two databases did not converge")
+
+        # no ping-pong: neither sink ever saw its own side's rows come back
+        assert _one(svc_db, "SELECT count(*) FROM strangler_sink_rows WHERE model = "
+                    "'notification' AND CAST(row_key AS INTEGER) >= ?", BASE) == 0
+        assert _one(mono_db, "SELECT count(*) FROM strangler_sink_rows WHERE row_key = ?",
+                    str(mono_id)) == 0
+        assert _one(mono_db, "SELECT count(*) FROM strangler_sink_rows WHERE model = "
+                    "'notifications_notification'") >= 3  # BASE, 1 (read), BASE + 1
+        assert sink.stats.dead_lettered.total() == 0 and back_sink.stats.dead_lettered.total() == 0
+    sink.close()
+    back_sink.close()
+    svc_engine.dispose()
+    mono_engine.dispose()
