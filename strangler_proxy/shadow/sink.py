@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -102,6 +102,16 @@ class PlanUpstreams:
         return (plan.monolith.url, svc.upstream.url) if svc is not None else None
 
 
+class PlanEngine(ShadowEngine):
+    """The engine :func:`engine_from_plan` builds: its Prometheus figures include the
+    lag re-check's (the proxy registers only its sink)."""
+
+    def collect(self) -> Iterator[Any]:
+        yield from super().collect()
+        if isinstance(self.recheck, LagRecheck):
+            yield from self.recheck.collect()
+
+
 def engine_from_plan(current: Callable[[], LoadedPlan], **kwargs: Any) -> ShadowEngine:
     """A started :class:`ShadowEngine` writing to the plan's shadow store, with a
     :class:`~strangler_proxy.shadow.recheck.LagRecheck` re-checking mismatches that
@@ -117,7 +127,7 @@ def engine_from_plan(current: Callable[[], LoadedPlan], **kwargs: Any) -> Shadow
         recheck = LagRecheck(PlanUpstreams(current), PlanRules(current),
                              RecheckSettings.from_env(os.environ))
         kwargs["recheck"] = recheck
-    engine = ShadowEngine(ShadowStore(url), PlanRules(current), **kwargs)
+    engine = PlanEngine(ShadowStore(url), PlanRules(current), **kwargs)
     if recheck is not None:
         recheck.start(engine.submit)
     return engine

@@ -270,6 +270,8 @@ def test_the_plan_engine_rechecks_against_the_plan_upstreams(tmp_path: Path) -> 
         assert recheck.upstreams("notifications") == ("http://127.0.0.1:8001",
                                                       "http://127.0.0.1:8101")
         assert recheck.upstreams("gone") is None
+        # its counters are on the engine's collector, which the proxy registers
+        assert "strangler_shadow_lag_rechecks" in {f.name for f in engine.collect()}
     finally:
         engine.close()
     assert engine_from_plan(lambda: loaded, recheck=None).recheck is None
