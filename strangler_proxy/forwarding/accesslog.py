@@ -5,10 +5,15 @@ from __future__ import annotations
 import asyncio
 import sys
 import time
-from typing import IO, Any
+from typing import IO
 
 import orjson
 from starlette.types import Scope
+
+_LINE = (
+    b'{"ts":%.6f,"component":"proxy","msg":"access","method":%s,"path":%s,"status":%d,'
+    b'"service":%s,"target":%s,"duration_ms":%.3f,"request_id":%s,"client":%s%s}\n'
+)
 
 
 class AccessLog:
@@ -16,6 +21,7 @@ class AccessLog:
         self.stream = stream if stream is not None else sys.stdout.buffer
         self.flush_every_s = flush_every_s
         self._pending: list[bytes] = []
+        self._names: dict[str, bytes] = {}
         self._task: asyncio.Task[None] | None = None
 
     def write(
@@ -30,24 +36,28 @@ class AccessLog:
         self, method: str, path: bytes, client: str | None, service: str, target: str,
         status: int, seconds: float, request_id: bytes, error: str | None,
     ) -> None:
-        """One request (the fast path has no ASGI scope; :meth:`write` takes one)."""
-        entry: dict[str, Any] = {
-            "ts": time.time(),
-            "component": "proxy",
-            "msg": "access",
-            "method": method,
-            "path": path.decode("latin-1"),
-            "status": status,
-            "service": service,
-            "target": target,
-            "duration_ms": round(seconds * 1000, 3),
-            "request_id": request_id.decode(),
-            "client": client,
-        }
-        if error is not None:
-            entry["error"] = error
-        self._pending.append(orjson.dumps(entry) + b"\n")
-        if len(self._pending) >= 256:
+        """One request (the fast path has no ASGI scope; :meth:`write` takes one).
+
+        The line is formatted from a template, with only the free-form strings going
+        through the JSON encoder (a dict + ``orjson.dumps`` per request cost twice as much).
+        """
+        dumps = orjson.dumps
+        names = self._names
+        svc = names.get(service)
+        if svc is None:
+            svc = names[service] = dumps(service)
+        tgt = names.get(target)
+        if tgt is None:
+            tgt = names[target] = dumps(target)
+        line = _LINE % (
+            time.time(), dumps(method), dumps(path.decode("latin-1")), status, svc, tgt,
+            seconds * 1000, dumps(request_id.decode("latin-1")),
+            dumps(client) if client is not None else b"null",
+            b',"error":' + dumps(error) if error is not None else b"",
+        )
+        pending = self._pending
+        pending.append(line)
+        if len(pending) >= 256:
             self.flush()
 
     def flush(self) -> None:

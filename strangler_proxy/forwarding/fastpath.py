@@ -169,50 +169,38 @@ class FastPath:
                 self._decisions[key] = decision
         self.handler.metrics.paths["fast"] += 1
         return Exchange(self, client, plan, decision, name, raw_path, query, rh.headers, rid,
-                        keep_alive, client_addr)
+                        keep_alive, client_addr, rh.host is not None)
 
 
 class Exchange:
-    """One request on the fast path; the client protocol's current "cycle"."""
+    """One request on the fast path; the client protocol's current "cycle".
 
-    __slots__ = (
-        "body",
-        "body_complete",
-        "body_parts",
-        "breaker",
-        "capture",
-        "captured",
-        "chunked",
-        "client",
-        "client_addr",
-        "conn",
-        "decision",
-        "disconnected",
-        "fast",
-        "headers",
-        "keep_alive",
-        "method",
-        "no_body",
-        "path_qs",
-        "paused",
-        "pending",
-        "plan",
-        "query",
-        "raw_path",
-        "request",
-        "response_complete",
-        "response_headers",
-        "retried",
-        "rid",
-        "runnable",
-        "shadow",
-        "started",
-        "status",
-        "target",
-        "task",
-    )
+    Per-request state starts as the class defaults below, so creating an exchange only
+    sets what every request has (most requests never touch the rest).
+    """
 
     message_event = _NO_EVENT
+
+    body = b""
+    body_parts: list[bytes] | None = None
+    body_complete = False
+    runnable = False
+    response_complete = False
+    disconnected = False
+    conn: Connection | None = None
+    target: Target | None = None
+    breaker: Breaker | None = None
+    retried = False
+    status = 0
+    chunked = False
+    no_body = False
+    paused = False
+    capture: list[bytes] | None = None
+    captured = 0
+    shadow: Target | None = None
+    response_headers: list[Header] = []  # replaced, never mutated
+    task: asyncio.Task[None] | None = None
+    _header_block: bytes | None = None
 
     def __init__(
         self,
@@ -227,6 +215,7 @@ class Exchange:
         rid: bytes,
         keep_alive: bool,
         client_addr: str | None,
+        has_host: bool = True,
     ) -> None:
         self.fast = fast
         self.client = client
@@ -240,28 +229,9 @@ class Exchange:
         self.rid = rid
         self.keep_alive = keep_alive
         self.client_addr = client_addr
+        self.has_host = has_host
         self.started = time.perf_counter()
-        self.body_parts: list[bytes] = []
-        self.body = b""
-        self.body_complete = False
-        self.runnable = False
-        self.response_complete = False
-        self.disconnected = False
-        self.conn: Connection | None = None
-        self.target: Target | None = None
-        self.breaker: Breaker | None = None
-        self.retried = False
-        self.status = 0
-        self.chunked = False
-        self.no_body = False
-        self.paused = False
         self.pending: list[bytes] = []
-        self.request = b""
-        self.capture: list[bytes] | None = None
-        self.captured = 0
-        self.shadow: Target | None = None
-        self.response_headers: list[Header] = []
-        self.task: asyncio.Task[None] | None = None
 
     # client side ---------------------------------------------------------------------
     def start(self) -> None:
@@ -320,11 +290,25 @@ class Exchange:
     def send(self, target: Target, *, fresh: bool = False) -> None:
         self.target = target
         up = target.upstream
-        headers = with_host(self.headers, up, self.plan.proxy.preserve_host)
         body = self.body
-        self.request = request_head(
-            self.method.encode(), up.base_path + self.path_qs, headers, RequestBody(body, True)
-        ) + body
+        if self.has_host and self.plan.proxy.preserve_host:
+            block = self._header_block
+            if block is None:  # the same for every upstream this request may try
+                block = self._header_block = b"".join(
+                    [b"%s: %s\r\n" % header for header in self.headers]
+                )
+            method = self.method
+            length = b"content-length: %d\r\n" % len(body) if body or method not in (
+                "GET", "HEAD", "OPTIONS", "DELETE", "TRACE") else b""
+            self.request = b"%s %s%s HTTP/1.1\r\n%s%s\r\n%s" % (
+                method.encode(), up.base_path, self.path_qs, block, length, body
+            )
+        else:
+            headers = with_host(self.headers, up, self.plan.proxy.preserve_host)
+            self.request = request_head(
+                self.method.encode(), up.base_path + self.path_qs, headers,
+                RequestBody(body, True),
+            ) + body
         conn = None if fresh else target.pool.take_idle()
         if conn is not None:
             self.attach(conn)
@@ -382,8 +366,7 @@ class Exchange:
             headers.append((b"set-cookie", decision.set_cookie.header_value().encode()))
         pending = self.pending
         pending.append(STATUS_LINE.get(status) or b"HTTP/1.1 %d \r\n" % status)
-        for name, value in headers:
-            pending += (name, b": ", value, b"\r\n")
+        pending += [b"%s: %s\r\n" % header for header in headers]
         no_body = self.method == "HEAD" or status == 204 or status == 304
         self.no_body = no_body
         if not no_body and not conn.has_length:

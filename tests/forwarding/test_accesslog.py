@@ -18,3 +18,16 @@ def test_one_json_object_per_request_after_flush() -> None:
     assert entry["status"] == 502 and entry["duration_ms"] == 12.346
     assert entry["request_id"] == "rid-1" and entry["error"] == "connect_error"
     assert entry["client"] == "10.0.0.1" and entry["service"] == "orders"
+
+
+def test_free_form_values_are_json_escaped() -> None:
+    out = io.BytesIO()
+    log = AccessLog(stream=out)
+    log.record("GET", b'/a"b\\c\xe9', None, 'svc"x', "monolith", 200, 0.5, b'r"\\1', None)
+    log.record("GET", b"/ok", "::1", 'svc"x', "monolith", 204, 0.0, b"r2", "client_disconnected")
+    log.flush()
+    first, second = (json.loads(line) for line in out.getvalue().splitlines())
+    assert first["path"] == '/a"b\\c\xe9' and first["request_id"] == 'r"\\1'
+    assert first["service"] == 'svc"x' and first["client"] is None and "error" not in first
+    assert first["duration_ms"] == 500.0
+    assert second["client"] == "::1" and second["error"] == "client_disconnected"

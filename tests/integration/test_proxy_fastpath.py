@@ -253,3 +253,14 @@ def test_fast_path_can_be_turned_off(tmp_path: Path) -> None:
         assert off.echo("/echo")[2]["upstream"] == "monolith"
         assert off.metric("strangler_forwarding_path_total", path="fast") == 0
         assert off.metric("strangler_forwarding_path_total", path="asgi") >= 1
+
+
+def test_idle_keep_alive_connection_is_closed_after_the_timeout(env: ProxyEnv) -> None:
+    with socket.create_connection(("127.0.0.1", env.port), timeout=15) as s:
+        s.sendall(b"GET /echo HTTP/1.1\r\nHost: x\r\n\r\n")
+        f = s.makefile("rb")
+        assert read_response(f)[0] == 200
+        idle_from = time.monotonic()
+        assert f.read() == b""  # uvicorn's timeout_keep_alive (5 s) closes it
+        idle = time.monotonic() - idle_from
+    assert 4.5 <= idle <= 7.5
