@@ -172,7 +172,7 @@ class Producer:
 
     @property
     def produce_counted(self) -> Callable[..., None]:
-        """The client's ``produce(topic, value, key, on_delivery=callback)``, unwrapped
+        """The client's ``produce(topic, value, key, partition, on_delivery)``, unwrapped
         for the hot path: the caller catches any exception and retries through
         :meth:`produce_with`, which waits for queue room and translates errors."""
         return self._producer.produce

@@ -348,7 +348,9 @@ class PgCapture:
             got = stream.read()
             if got is None:
                 self._service(idle=True)
-                stream.wait(0.05)
+                # the socket wakes us for WAL only: with records in flight, come back
+                # soon for their confirmations so the slot is acknowledged promptly
+                stream.wait(0.002 if tracker.in_flight else 0.05)
                 continue
             payload, lsn = got
             tag = payload[0]
@@ -433,9 +435,8 @@ class PgCapture:
             self.metrics.events.labels(op).inc(n)
         self._publisher.sent_by_op.clear()
         if self._fast is not None:
-            for op, n in self._fast.sent.items():
+            for op, n in self._fast.take_sent().items():
                 self.metrics.events.labels(op).inc(n)
-                self._fast.sent[op] = 0
 
     def _periodic(self, now: float) -> None:
         assert self._publisher is not None and self._producer is not None

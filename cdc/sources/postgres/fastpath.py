@@ -32,10 +32,12 @@ _INSERT, _UPDATE, _NEW = 0x49, 0x55, 0x4E
 
 
 class _Entry:
-    __slots__ = ("begin", "codec", "template", "topic", "txn_c", "txn_u")
+    __slots__ = ("begin", "codec", "read", "template", "topic", "txn_c", "txn_u")
 
     def __init__(self, codec: TableCodec, template: ChangeTemplate) -> None:
+        assert codec.json is not None
         self.codec = codec
+        self.read = codec.json.read
         self.template = template
         self.topic = template.topic
         self.begin: Begin | None = None
@@ -67,8 +69,19 @@ class OneRecordPath:
         self._entries: dict[int, _Entry] = {}
         self._cb_txn: Txn[Any] | None = None
         self._cb: DeliveryCallback | None = None
-        self.sent = {"c": 0, "u": 0}
+        self._created = self._updated = 0
         self.last: tuple[TableCodec, str, int, int] | None = None
+
+    @property
+    def sent(self) -> dict[str, int]:
+        """Records sent so far by op."""
+        return {"c": self._created, "u": self._updated}
+
+    def take_sent(self) -> dict[str, int]:
+        """Records sent by op since the last call."""
+        sent = self.sent
+        self._created = self._updated = 0
+        return sent
 
     def _entry(self, relid: int) -> _Entry | None:
         codec = self._codecs.get(relid)
@@ -81,14 +94,15 @@ class OneRecordPath:
             entry = self._entries[relid] = _Entry(codec, template)
         return entry
 
-    def _callback(self, txn: Txn[Any], change: Callable[[], Change] | None) -> DeliveryCallback:
+    def _callback(self, txn: Txn[Any], entry: _Entry, op: str, begin: Begin, lsn: int
+                  ) -> DeliveryCallback:
+        """One counting callback per transaction; per record only with a delivery hook."""
         hook = self._hook
-        if hook is not None and change is not None:
-            made = change()
-            return self._producer.counting_callback(txn, lambda: hook(made))
-        if self._cb_txn is not txn or self._cb is None:
-            self._cb = self._producer.counting_callback(txn)
-            self._cb_txn = txn
+        if hook is not None:
+            change = _change(entry, op, begin, lsn)
+            return self._producer.counting_callback(txn, lambda: hook(change))
+        self._cb = self._producer.counting_callback(txn)
+        self._cb_txn = txn
         return self._cb
 
     def handle(self, payload: bytes, lsn: int, txn: Txn[Any]) -> bool:
@@ -101,39 +115,43 @@ class OneRecordPath:
             entry = self._entry(relid)
             if entry is None:
                 return False
-        json = entry.codec.json
-        assert json is not None
-        parts = json.read(payload, 6)
+        parts = entry.read(payload, 6)
         if parts is None:
             return False
         begin = self._assembler.begin
         if begin is None:
             return False
-        template = entry.template
         if entry.begin is not begin:
             entry.begin = begin
             entry.txn_c = entry.txn_u = None
-        op = "c" if tag == _INSERT else "u"
-        txn_bytes = entry.txn_c if tag == _INSERT else entry.txn_u
-        if txn_bytes is None:
-            txn_bytes = template.txn(op, begin.final_lsn, begin.commit_ts_us, begin.xid)
-            if tag == _INSERT:
-                entry.txn_c = txn_bytes
-            else:
-                entry.txn_u = txn_bytes
-        value = template.value(txn_bytes, parts, lsn, self._clock())
+        if tag == _INSERT:
+            op = "c"
+            txn_parts = entry.txn_c
+            if txn_parts is None:
+                txn_parts = entry.txn_c = entry.template.txn(
+                    op, begin.final_lsn, begin.commit_ts_us, begin.xid
+                )
+            self._created += 1
+        else:
+            op = "u"
+            txn_parts = entry.txn_u
+            if txn_parts is None:
+                txn_parts = entry.txn_u = entry.template.txn(
+                    op, begin.final_lsn, begin.commit_ts_us, begin.xid
+                )
+            self._updated += 1
+        template = entry.template
+        value = template.value(txn_parts, parts, lsn, self._clock())
         key = template.key(parts)
-        callback = self._callback(
-            txn,
-            None if self._hook is None else lambda: _change(entry, op, begin, lsn),
-        )
+        callback = self._cb
+        if self._cb_txn is not txn or callback is None or self._hook is not None:
+            callback = self._callback(txn, entry, op, begin, lsn)
         txn.pending += 1
         txn.records += 1
         try:
-            self._produce(entry.topic, value, key, on_delivery=callback)
+            self._produce(entry.topic, value, key, -1, callback)
         except Exception:  # queue full or a client error: the careful way
             self._producer.produce_with(entry.topic, key, value, callback)
-        self.sent[op] += 1
         self.last = (entry.codec, op, lsn, begin.commit_ts_us)
         return True
 

@@ -20,7 +20,7 @@ from typing import Any, Final
 
 import orjson
 
-from cdc.types import ColumnType, decimal_bytes
+from cdc.types import ColumnType
 
 __all__ = ["Fragment", "Row", "RowJson", "fragment_writer"]
 
