@@ -17,7 +17,8 @@ from strangler_proxy.cli import cli
 from strangler_proxy.cli.up import SEED_SIZES
 from tests.support.stack import StackRun, stack_plan
 
-COMPONENTS = ["broker", "monolith", "notifications", "cdc", "sink", "retry", "proxy"]
+COMPONENTS = ["broker", "monolith", "notifications", "cdc", "sink", "sink-back", "capture-back",
+              "retry", "proxy"]
 
 
 def _closed(port: int) -> bool:
