@@ -230,6 +230,21 @@ def wrk(port: int, duration: int, connections: int) -> dict[str, Any]:
     return {"rps": float(m.group(1)), **pct, **cpu, **({"errors": errors} if errors else {})}
 
 
+def shadow_outcomes(port: int) -> dict[str, float]:
+    """The proxy's shadow counters (mirror outcomes, comparison outcomes) from /metrics."""
+    import urllib.request
+
+    url = f"http://127.0.0.1:{port}/_strangler/metrics"
+    text = urllib.request.urlopen(url, timeout=10).read().decode()
+    found: dict[str, float] = {}
+    for line in text.splitlines():
+        m = re.match(r'strangler_shadow_(total|comparisons_total)\{outcome="(\w+)"', line)
+        if m:
+            key = ("mirror:" if m.group(1) == "total" else "compare:") + m.group(2)
+            found[key] = found.get(key, 0.0) + float(line.rsplit(" ", 1)[1])
+    return found
+
+
 def machine() -> dict[str, Any]:
     cpu = ""
     try:
@@ -361,6 +376,14 @@ def main(argv: list[str]) -> int:
                 ratios[f"shadow_{case}_cpu_vs_plain"] = round(
                     cpu["proxy"] / cpu[f"shadow_{case}"], 3
                 )
+                ratios[f"shadow_{case}_extra_cpu_us_per_request"] = round(
+                    cpu[f"shadow_{case}"] - cpu["proxy"], 2
+                )
+            # evidence of what each shadow proxy did: mirrored all, skipped, dropped, compared
+            result["shadow_outcomes"] = {
+                case: shadow_outcomes(targets[f"shadow_{case}"])
+                for case in ("healthy", "dead", "slow")
+            }
         result["ratios"] = ratios
         result["goals"] = {
             "proxy_vs_nginx_throughput": ">= 0.5",

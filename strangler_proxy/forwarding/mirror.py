@@ -158,6 +158,9 @@ class Mirror:
         self.breakers: dict[Upstream, Breaker] = {}
         self.clock = time.monotonic
         self._lanes: dict[Upstream, Lane] = {}
+        # id(upstream) -> (upstream, lane, breaker): the hot path hands us the same
+        # Upstream object every time, and an int hashes in C (a frozen dataclass does not)
+        self._by_id: dict[int, tuple[Upstream, Lane, Breaker]] = {}
         self._sweeper: asyncio.Task[None] | None = None
         self._submit_raw: Callable[[RawExchange], None] | None = None
         self._sink_seen: ExchangeSink | None = None
@@ -171,17 +174,15 @@ class Mirror:
         if self.outstanding >= self.maxsize:
             self.stats[(service, "dropped")] += 1
             return False
-        breaker = self.breakers.get(candidate)
-        if breaker is not None and not breaker.allow(self.clock()):
+        breaker = self._of(candidate)[2]
+        if breaker.state != "closed" and not breaker.allow(self.clock()):
             self.stats[(service, "skipped_candidate_down")] += 1
             return False
         return True
 
     def release(self, candidate: Upstream) -> None:
         """An accepted request will not be mirrored after all (frees a half-open probe)."""
-        breaker = self.breakers.get(candidate)
-        if breaker is not None:
-            breaker.release()
+        self._of(candidate)[2].release()
 
     def offer(self, job: MirrorJob) -> bool:
         if self.outstanding >= self.maxsize:
@@ -192,20 +193,21 @@ class Mirror:
         body = RequestBody(job.body, True)
         method = job.method.encode()
         headers = job.headers + ((DRY_RUN,) if job.dry_run else ())
-        cand = job.candidate
+        cand, lane, _ = self._of(job.candidate)
         data = request_head(method, cand.base_path + job.target, headers, body) + job.body
         job.waiting = 1
         second = job.monolith
         if second is not None:
             job.waiting = 2
             head = request_head(method, second.base_path + job.target, job.headers, body)
-            self._lane(second, job.monolith_timeouts).add(
+            second_lane = self._of(second, candidate=False)[1]
+            second_lane.connect_timeout = job.monolith_timeouts.connect
+            second_lane.add(
                 Call(head + job.body, job.method, job.monolith_timeouts.read, self._secondary,
                      job)
             )
-        self._lane(cand, job.candidate_timeouts).add(
-            Call(data, job.method, job.candidate_timeouts.read, self._candidate, job)
-        )
+        lane.connect_timeout = job.candidate_timeouts.connect
+        lane.add(Call(data, job.method, job.candidate_timeouts.read, self._candidate, job))
         return True
 
     def start(self) -> None:
@@ -221,6 +223,7 @@ class Mirror:
         for lane in self._lanes.values():
             lane.close()
         self._lanes.clear()
+        self._by_id.clear()
         self.outstanding = 0
 
     async def drained(self, timeout: float = 10.0) -> bool:
@@ -230,14 +233,25 @@ class Mirror:
             await asyncio.sleep(0.005)
         return not self.outstanding
 
-    def _lane(self, upstream: Upstream, timeouts: Timeouts) -> Lane:
+    def _of(self, upstream: Upstream, *, candidate: bool = True) -> tuple[Upstream, Lane, Breaker]:
+        """The lane and breaker of an upstream (equal upstreams share them; candidates'
+        breakers are listed in ``breakers``)."""
+        found = self._by_id.get(id(upstream))
+        if found is not None and found[0] is upstream:
+            return found
         lane = self._lanes.get(upstream)
         if lane is None:
             lane = self._lanes[upstream] = Lane(
                 upstream, max_connections=self.workers, depth=self.pipeline,
-                response_cap=self.response_cap, connect_timeout=timeouts.connect,
+                response_cap=self.response_cap,
             )
-        return lane
+        breaker = self.breakers.get(upstream) or Breaker(threshold=5, cooldown_s=5.0)
+        if candidate:
+            self.breakers[upstream] = breaker
+        if len(self._by_id) > 256:  # plan reloads bring new Upstream objects
+            self._by_id.clear()
+        found = self._by_id[id(upstream)] = (upstream, lane, breaker)
+        return found
 
     async def _sweep(self) -> None:
         """Read timeouts of mirrored requests, checked every 0.1 s."""
@@ -259,9 +273,7 @@ class Mirror:
         job.candidate_body = body
         job.candidate_error = error
         job.candidate_duration_s = time.monotonic() - call.sent_at if call.sent_at else 0.0
-        breaker = self.breakers.get(job.candidate)
-        if breaker is None:
-            breaker = self.breakers[job.candidate] = Breaker(threshold=5, cooldown_s=5.0)
+        breaker = self._of(job.candidate)[2]
         if error in ("connect_error", "timeout"):
             breaker.failure(self.clock())
         else:
