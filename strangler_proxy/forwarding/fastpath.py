@@ -66,9 +66,14 @@ def fixed_by_route(plan: Plan, decision: Decision) -> bool:
     (shadow sampling, spreading over several service upstreams) can change it."""
     if decision.service is None:
         return True
-    if decision.stage is Stage.CANARY or decision.stage is Stage.SHADOW:
+    service = plan.services[decision.service]
+    if decision.stage is Stage.CANARY:
         return False
-    return len(plan.services[decision.service].upstreams) == 1
+    if decision.stage is Stage.SHADOW:  # the roll decides unless every roll agrees
+        sample, noise = service.shadow.sample, service.shadow.noise_sample
+        if sample not in (0.0, 1.0) or (sample == 1.0 and noise not in (0.0, 1.0)):
+            return False
+    return len(service.upstreams) == 1
 
 
 class Client(Protocol):
@@ -111,6 +116,24 @@ class FastPath:
         self._needs_plan: Plan | None = None
         self._needs = PlanNeeds(shadow=True, canary=True)
         self._decisions: dict[tuple[str, bytes], Decision] = {}
+        self._targets: dict[int, tuple[Decision, Target, Target | None]] = {}
+
+    def targets(self, decision: Decision) -> tuple[Target, Target | None]:
+        """The primary and shadow targets of a decision, remembered per decision object
+        (``handler.target`` hashes a frozen plan dataclass on every call)."""
+        found = self._targets.get(id(decision))
+        if found is not None and found[0] is decision:  # held here, so its id is unique
+            return found[1], found[2]
+        handler = self.handler
+        primary = handler.target(decision.target_name, decision.target)
+        shadow = None
+        if decision.shadow is not None:
+            shadow = handler.target(decision.shadow_name or decision.service or "-",
+                                    decision.shadow)
+        if len(self._targets) >= DECISION_CACHE:
+            self._targets.clear()
+        self._targets[id(decision)] = (decision, primary, shadow)
+        return primary, shadow
 
     def exchange(
         self,
@@ -154,6 +177,7 @@ class FastPath:
         if plan is not self._needs_plan:
             self._needs_plan, self._needs = plan, PlanNeeds.of(plan)
             self._decisions = {}
+            self._targets = {}
         name = method.decode("ascii")
         rid = rh.request_id
         key = (name, raw_path)
@@ -244,7 +268,7 @@ class Exchange:
             self.body = parts[0] if len(parts) == 1 else b"".join(parts)
         decision = self.decision
         handler = self.fast.handler
-        primary = handler.target(decision.target_name, decision.target)
+        primary = self.fast.targets(decision)[0]
         if decision.fallback is not None:
             breaker = handler.breaker_for(primary, decision)
             if not breaker.allow(handler.clock()):
@@ -284,7 +308,7 @@ class Exchange:
         if conn is not None and conn.transport is not None and not conn.closed:
             conn.transport.resume_reading()
             assert self.target is not None
-            DEADLINES.add(conn, self.client.loop.time() + self.target.timeouts.read)
+            self._watch(conn)
 
     # upstream side -------------------------------------------------------------------
     def send(self, target: Target, *, fresh: bool = False) -> None:
@@ -341,7 +365,7 @@ class Exchange:
             return
         conn.waiting_for = "response headers"
         transport.write(self.request)
-        DEADLINES.add(conn, self.client.loop.time() + target.timeouts.read)
+        self._watch(conn)
 
     def upstream_head(self) -> None:
         conn = self.conn
@@ -383,7 +407,8 @@ class Exchange:
         assert self.conn is not None and decision.shadow is not None
         handler = self.fast.handler
         service = decision.service or "-"
-        shadow = handler.target(decision.shadow_name or service, decision.shadow)
+        shadow = self.fast.targets(decision)[1]
+        assert shadow is not None
         if len(self.body) > MIRROR_BODY_CAP:
             handler.metrics.shadow[(service, "skipped_too_large")] += 1
         elif handler.mirror.accepting(service, shadow.upstream):
@@ -418,7 +443,7 @@ class Exchange:
             self.client_paused()
         else:
             assert self.target is not None
-            DEADLINES.add(conn, self.client.loop.time() + self.target.timeouts.read)
+            self._watch(conn)
 
     def upstream_done(self) -> None:
         conn = self.conn
@@ -477,6 +502,12 @@ class Exchange:
         self.send(handler.target("monolith", decision.fallback))
 
     # endings -------------------------------------------------------------------------
+    def _watch(self, conn: Connection) -> None:
+        """Arm the read timeout for the next bytes from the upstream."""
+        loop = self.client.loop
+        assert self.target is not None
+        DEADLINES.add(conn, loop.time() + self.target.timeouts.read, loop)
+
     def _drop_conn(self) -> None:
         conn = self.conn
         if conn is not None:

@@ -58,6 +58,9 @@ class CoalescingTransport:
         self.pending = None
         self._transport.abort()
 
+    def is_closing(self) -> bool:
+        return self._transport.is_closing()
+
     def get_write_buffer_size(self) -> int:
         pending = sum(len(d) for d in self.pending) if self.pending else 0
         return self._transport.get_write_buffer_size() + pending

@@ -225,7 +225,7 @@ class Connection(asyncio.Protocol):
         loop = asyncio.get_running_loop()
         waiter = self._waiter = loop.create_future()
         self.waiting_for = what
-        DEADLINES.add(self, loop.time() + timeout)
+        DEADLINES.add(self, loop.time() + timeout, loop)
         try:
             await waiter
         finally:
@@ -298,12 +298,18 @@ class Deadlines:
         self._task: asyncio.Task[None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
 
-    def add(self, conn: Connection, deadline: float) -> None:
+    def add(
+        self, conn: Connection, deadline: float, loop: asyncio.AbstractEventLoop | None = None
+    ) -> None:
+        """Watch ``conn`` until ``deadline`` (pass the running ``loop`` when at hand:
+        ``asyncio.get_running_loop()`` costs a ``getpid()`` system call on Python 3.11)."""
         self.waiting[conn] = deadline
         task = self._task
-        if task is None or task.done() or self._loop is not asyncio.get_running_loop():
-            self._loop = asyncio.get_running_loop()
-            self._task = self._loop.create_task(self._sweep(self._loop))
+        if loop is None:
+            loop = asyncio.get_running_loop()
+        if task is None or task.done() or self._loop is not loop:
+            self._loop = loop
+            self._task = loop.create_task(self._sweep(loop))
 
     def discard(self, conn: Connection) -> None:
         self.waiting.pop(conn, None)

@@ -35,6 +35,15 @@ services:
     routes: [{path: "/api/reviews", methods: [GET]}]
     stage: shadow
     shadow: {sample: 0.5}
+  wishlist:
+    url: http://127.0.0.1:8106
+    routes: [{path: "/api/wishlist", methods: [GET, POST]}]
+    stage: shadow
+  compare:
+    url: http://127.0.0.1:8107
+    routes: [{path: "/api/compare", methods: [GET]}]
+    stage: shadow
+    shadow: {sample: 1.0, noise_sample: 0.5}
   search:
     url: [http://127.0.0.1:8104, http://127.0.0.1:8105]
     routes: [{path: "/api/search", methods: [GET]}]
@@ -94,15 +103,21 @@ def test_route_fixed_decisions_are_cached_per_method_and_path() -> None:
     second = ask(fast, b"/api/catalog/1?b=2")
     assert first is not None and second is not None and first.decision is second.decision
     assert first.decision.fallback is not None
-    shadow = ask(fast, b"/api/reviews")
+    sampled = ask(fast, b"/api/reviews")
     spread = ask(fast, b"/api/search")
-    assert shadow is not None and not fixed_by_route(plan, shadow.decision)
+    assert sampled is not None and not fixed_by_route(plan, sampled.decision)
     assert spread is not None and not fixed_by_route(plan, spread.decision)
+    everything = ask(fast, b"/api/wishlist")  # sample 1.0: every request is mirrored
+    assert everything is not None and fixed_by_route(plan, everything.decision)
+    assert everything.decision.shadow is not None
+    primary, shadow = fast.targets(everything.decision)
+    assert primary.name == "monolith" and shadow is not None and shadow.name == "wishlist"
+    assert fast.targets(everything.decision)[1] is shadow
 
 
 @given(
     path=st.sampled_from(["/api/orders/1", "/api/catalog/2", "/api/reviews", "/api/search",
-                          "/elsewhere", "/api/catalog/2/x"]),
+                          "/api/wishlist", "/api/compare", "/elsewhere", "/api/catalog/2/x"]),
     method=st.sampled_from(["GET", "POST", "DELETE"]),
     customer=st.none() | st.text(min_size=1, max_size=8),
     roll=st.floats(min_value=0.0, max_value=0.999999),
