@@ -11,7 +11,9 @@ Pairs are shop orders (:mod:`bench._shadow_shop`), in four kinds:
 
 Measured: ``judge()`` per exchange (parse by content type, structural diff, ignore
 rules, lag check) and the engine's whole batch step (``judge`` + tallies + sample
-choice, store writes excluded — they happen in batches on the same thread). Named
+choice, store writes excluded — they happen in batches on the same thread), once for
+decoded exchanges (``submit``) and once for raw ones as the proxy's mirror hands them
+over (``submit_raw``: byte-identical pairs are tallied without decoding or parsing). Named
 reference in the same run: ``orjson.loads`` of both bodies plus ``==`` — the floor for
 any JSON-aware comparison. Rates are per second of process CPU time, single thread.
 Prints JSON with ratios.
@@ -26,6 +28,7 @@ import platform
 import random
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -84,6 +87,37 @@ def rate(fn: Callable[[Sequence[Any]], object], items: Sequence[Any], seconds: f
             return done / elapsed
 
 
+@dataclass
+class _Raw:
+    """A raw exchange as the proxy's mirror hands it to the engine (``RawExchange``)."""
+
+    service: str
+    route: str
+    method: str
+    ts: float
+    primary_status: int
+    primary_headers: tuple[tuple[bytes, bytes], ...]
+    primary_body: bytes
+    candidate_status: int | None
+    candidate_headers: tuple[tuple[bytes, bytes], ...]
+    candidate_body: bytes
+    decoded: Any
+    candidate_error: str | None = None
+    secondary: Any = None
+
+    def exchange(self) -> Any:
+        return self.decoded
+
+    @classmethod
+    def of(cls, ex: Any) -> _Raw:
+        def raw(headers: Any) -> tuple[tuple[bytes, bytes], ...]:
+            return tuple((n.encode("latin-1"), v.encode("latin-1")) for n, v in headers)
+
+        req, p, c = ex.request, ex.primary, ex.candidate
+        return cls(req.service, req.route, req.method, req.ts, p.status, raw(p.headers),
+                   p.body, c.status, raw(c.headers), c.body, ex)
+
+
 class _NullStore:
     def write(self, tallies: Any, samples: Any = ()) -> None:
         return None
@@ -125,6 +159,11 @@ def main(argv: list[str]) -> int:
         engine._pending.clear()  # what the store write would take away
         engine._pending_samples.clear()
 
+    def engine_raw_batch(items: Sequence[Any]) -> None:
+        engine.process_items(items)
+        engine._pending.clear()
+        engine._pending_samples.clear()
+
     kinds: dict[str, Any] = {}
     for kind in ("identical", "reserialised", "noisy", "defect"):
         pairs = make_pairs(kind, args.pairs)
@@ -132,10 +171,12 @@ def main(argv: list[str]) -> int:
         ref = rate(reference, pairs, args.seconds)
         got = rate(judge_all, pairs, args.seconds)
         batch = rate(engine_batch, pairs, args.seconds)
+        raw_batch = rate(engine_raw_batch, [_Raw.of(p) for p in pairs], args.seconds)
         kinds[kind] = {
             "body_bytes": round(size),
             "judge_per_s": round(got),
             "engine_batch_per_s": round(batch),
+            "engine_raw_batch_per_s": round(raw_batch),
             "reference_orjson_loads_eq_per_s": round(ref),
             "judge_vs_reference": round(got / ref, 3),
         }
