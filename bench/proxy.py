@@ -3,11 +3,12 @@
     python -m bench proxy [--duration 5] [--rounds 3] [--connections 32]
 
 Starts the 1 KB JSON backend (``bench/_backend.py``), nginx (one worker, keep-alive
-upstream) and ``strangle proxy`` (one worker), drives each with wrk, measures no-load
-latency with sequential keep-alive requests, and the shadow cases: 100% mirroring to a
-healthy candidate, to a dead one and to a slow one. All targets run side by side and are
-measured in interleaved rounds (the machine is shared and noisy; medians are reported,
-with every run). Prints one JSON object.
+upstream) and ``strangle proxy`` (one worker; also a second one with its fast path off,
+``proxy_asgi_path``, to show what the protocol-level fast path buys), drives each with
+wrk, measures no-load latency with sequential keep-alive requests, and the shadow cases:
+100% mirroring to a healthy candidate, to a dead one and to a slow one. All targets run
+side by side and are measured in interleaved rounds (the machine is shared and noisy;
+medians are reported, with every run). Prints one JSON object.
 
 Needs ``nginx`` and ``wrk`` (Debian: ``apt-get install -y nginx wrk``); when missing and
 running as root the bench installs them, otherwise it says what to install and exits 2.
@@ -180,14 +181,14 @@ def asgi_backend(stack: ExitStack, tmp: Path) -> int:
 
 
 def proxy(stack: ExitStack, tmp: Path, backend_port: int, candidate_port: int,
-          stage: str) -> int:
+          stage: str, env: dict[str, str] | None = None) -> int:
     plan = tmp / f"plan-{stage}-{candidate_port}.yaml"
     plan.write_text(PLAN.format(backend=backend_port, candidate=candidate_port, stage=stage))
     port = free_port()
     strangle = str(Path(sys.executable).with_name("strangle"))
     start(stack, [strangle, "proxy", "--plan", str(plan), "--port", str(port),
                   "--workers", "1", "--log-level", "warning"], port,
-          tmp / f"proxy-{port}.log")
+          tmp / f"proxy-{port}.log", env)
     return port
 
 
@@ -299,6 +300,8 @@ def main(argv: list[str]) -> int:
     ap.add_argument("--connections", type=int, default=32)
     ap.add_argument("--latency-requests", type=int, default=1000, help="per round")
     ap.add_argument("--skip-shadow", action="store_true")
+    ap.add_argument("--skip-asgi-path", action="store_true",
+                    help="skip the proxy with its fast path off (STRANGLER_FAST_PATH=0)")
     ap.add_argument("--skip-asgi-backend", action="store_true",
                     help="skip the second comparison behind a uvicorn (ASGI) backend")
     args = ap.parse_args(argv)
@@ -319,6 +322,9 @@ def main(argv: list[str]) -> int:
         dead = free_port()
         targets = {"direct": be, "nginx": nginx(stack, tmp, be),
                    "proxy": proxy(stack, tmp, be, cand, "monolith")}
+        if not args.skip_asgi_path:  # the same proxy forwarding everything through ASGI
+            targets["proxy_asgi_path"] = proxy(stack, tmp, be, cand, "monolith",
+                                               {"STRANGLER_FAST_PATH": "0"})
         if not args.skip_asgi_backend:
             ab = asgi_backend(stack, tmp)
             targets["asgi_direct"] = ab
@@ -363,6 +369,13 @@ def main(argv: list[str]) -> int:
             "nginx_added_p50_ms": added("nginx", "p50_ms"),
             "nginx_added_p99_ms": added("nginx", "p99_ms"),
         }
+        if not args.skip_asgi_path:
+            ratios["fast_path_vs_asgi_path_throughput"] = round(
+                plain / rps["proxy_asgi_path"], 3
+            )
+            ratios["fast_path_vs_asgi_path_cpu_efficiency"] = round(
+                cpu["proxy_asgi_path"] / cpu["proxy"], 3
+            )
         if not args.skip_asgi_backend:
             ratios["asgi_backend_proxy_vs_nginx_throughput"] = round(
                 rps["asgi_proxy"] / rps["asgi_nginx"], 3
