@@ -2,7 +2,8 @@
 own PostgreSQL database, change capture by logical replication (pgoutput), the real
 embedded broker, the sink — and traffic through the proxy.
 
-The stack must come up in sync (the service holds the monolith's mapped tables), and an
+The stack must come up in sync (the service holds the monolith's mapped tables), the
+shadow comparison of the service against the monolith must be clean, and an
 order placed through the proxy must produce a notification in the monolith that reaches
 the service's PostgreSQL database through CDC; after the cutover to `service` (a plan
 edit) the monolith sends through the service, and the service's four mapped tables
@@ -108,6 +109,19 @@ def test_strangle_up_on_postgresql_syncs_and_carries_an_order_notification(
 
         # the same read through the proxy (shadow: the monolith answers, the service is
         # compared), and the traffic so far failed nothing
+        # shadow on PostgreSQL is clean: `strangle report` from a second terminal
+        def report() -> dict[str, Any]:
+            done = subprocess.run(
+                [sys.executable, "-c", "from strangler_proxy.cli import main; main()",
+                 "report", "notifications", "--format", "json"], cwd=run.workdir,
+                env=run.cli_env(), capture_output=True, text=True, timeout=60)
+            assert done.returncode == 0, done.stderr
+            return dict(json.loads(done.stdout))
+
+        _eventually(lambda: report()["samples"] >= 20, 90, "no shadow comparisons")
+        compared = report()
+        assert compared["mismatch_rate"] == 0 and compared["error_rate"] == 0, compared
+
         # the cutover by plan edit: the monolith now sends through the service's API,
         # which stores the notification in its PostgreSQL database itself
         sent = _query(svc_url, "SELECT count(*) FROM send_request")[0][0]
