@@ -21,6 +21,7 @@ __all__ = [
     "JsonConverter",
     "field_schema",
     "key_schema",
+    "message_value_schema",
     "unwrap",
     "value_envelope_schema",
 ]
@@ -93,6 +94,39 @@ _HEARTBEAT_VALUE = {
     "optional": False,
     "name": "io.debezium.connector.common.Heartbeat",
 }
+
+
+_MESSAGE_KEY = {
+    "type": "struct",
+    "fields": [_f("string", "prefix", True)],
+    "optional": False,
+    "name": "io.debezium.connector.postgresql.MessageKey",
+    "version": 1,
+}
+
+
+def message_value_schema(connector: str) -> dict[str, Any]:
+    """Debezium's ``io.debezium.connector.postgresql.MessageValue`` (``op: m`` events)."""
+    return {
+        "type": "struct",
+        "fields": [
+            _f("string", "op"),
+            _f("int64", "ts_ms", True),
+            source_schema(connector),
+            _TRANSACTION_BLOCK,
+            {
+                "type": "struct",
+                "fields": [_f("string", "prefix", True), _f("bytes", "content", True)],
+                "optional": False,
+                "name": "io.debezium.connector.postgresql.Message",
+                "version": 1,
+                "field": "message",
+            },
+        ],
+        "optional": False,
+        "name": "io.debezium.connector.postgresql.MessageValue",
+        "version": 1,
+    }
 
 
 _TRANSACTION_KEY = {
@@ -224,6 +258,11 @@ class JsonConverter:
             return (
                 self._wrap(orjson.dumps(_TRANSACTION_KEY), key),
                 self._wrap(orjson.dumps(_TRANSACTION_VALUE), value),
+            )
+        if record.kind is RecordKind.MESSAGE:
+            return (
+                self._wrap(orjson.dumps(_MESSAGE_KEY), key),
+                self._wrap(orjson.dumps(message_value_schema(self.connector)), value),
             )
         if record.kind is RecordKind.HEARTBEAT:
             return (

@@ -11,6 +11,7 @@ Every source shares this module: PostgreSQL (``connector="postgresql"``) and SQL
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -30,6 +31,8 @@ __all__ = [
     "Table",
     "heartbeat_record",
     "heartbeat_topic",
+    "message_record",
+    "message_topic",
     "records_for",
     "topic_name",
     "transaction_id",
@@ -58,6 +61,7 @@ class RecordKind(StrEnum):
     TOMBSTONE = "tombstone"
     HEARTBEAT = "heartbeat"
     TRANSACTION = "transaction"
+    MESSAGE = "message"
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,6 +154,10 @@ def heartbeat_topic(prefix: str) -> str:
 
 def transaction_topic(prefix: str) -> str:
     return f"{prefix}.transaction"
+
+
+def message_topic(prefix: str) -> str:
+    return f"{prefix}.message"
 
 
 def source_block(connector: Connector, change: Change) -> dict[str, Any]:
@@ -285,3 +293,45 @@ def transaction_record(
         "ts_ms": ts_ms,
     }
     return Record(RecordKind.TRANSACTION, transaction_topic(prefix), {"id": tx}, value, None, None)
+
+
+def message_record(
+    connector: Connector,
+    *,
+    prefix: str,
+    content: bytes,
+    position: SourcePosition,
+    ts_us: int,
+    tx_id: int | None,
+    lsn: int,
+    now_ns: int,
+) -> Record:
+    """A logical decoding message (``pg_logical_emit_message``) as Debezium publishes it:
+    topic ``<prefix>.message``, key ``{"prefix"}``, value ``op: m`` with a ``message``
+    block (content base64, ``binary.handling.mode=bytes``); the source names no table."""
+    source = {
+        "version": connector.version,
+        "connector": connector.connector,
+        "name": connector.name,
+        "ts_ms": ts_us // 1000,
+        "snapshot": "false",
+        "db": connector.db,
+        "sequence": position.sequence(),
+        "ts_us": ts_us,
+        "ts_ns": ts_us * 1000,
+        "schema": "",
+        "table": "",
+        "txId": tx_id,
+        "lsn": lsn,
+        "xmin": None,
+    }
+    value = {
+        "op": Op.MESSAGE.value,
+        "ts_ms": now_ns // 1_000_000,
+        "source": source,
+        "transaction": None,
+        "message": {"prefix": prefix, "content": base64.b64encode(content).decode("ascii")},
+    }
+    return Record(
+        RecordKind.MESSAGE, message_topic(connector.name), {"prefix": prefix}, value, None, position
+    )

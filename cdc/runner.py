@@ -31,16 +31,22 @@ from cdc.converter import JsonConverter
 from cdc.delivery import AckTracker, Txn
 from cdc.embedded_broker import EmbeddedBroker
 from cdc.errors import CdcError, ConfigError, DecodeError
-from cdc.events import Change, Connector, transaction_id, transaction_record
+from cdc.events import (
+    Change,
+    Connector,
+    message_record,
+    transaction_id,
+    transaction_record,
+)
 from cdc.kafka import Producer
 from cdc.liveness import events_per_second, is_healthy
 from cdc.observability import Metrics, StatusServer
 from cdc.offsets import OffsetStore, open_store
-from cdc.positions import format_lsn
+from cdc.positions import SourcePosition, format_lsn
 from cdc.publisher import Publisher
 from cdc.sources.postgres import catalog
 from cdc.sources.postgres.capture import ChangeAssembler, TableFacts
-from cdc.sources.postgres.decode import Begin, Commit, decode
+from cdc.sources.postgres.decode import Begin, Commit, LogicalMessage, decode
 from cdc.sources.postgres.fastpath import OneRecordPath
 from cdc.sources.postgres.publication import sync_publication
 from cdc.sources.postgres.snapshot import Progress, read_snapshot, startup_plan
@@ -384,6 +390,9 @@ class PgCapture:
                 for change in changes:
                     publish(change, txn)
                 self._last_change = changes[-1]
+            elif cls is LogicalMessage:
+                assert isinstance(msg, LogicalMessage)
+                self._publish_message(msg, txn, assembler.begin)
             elif cls is Commit and txn is not None:
                 assert isinstance(msg, Commit)
                 if meta is not None:
@@ -395,6 +404,32 @@ class PgCapture:
             if received % SERVICE_EVERY == 0:
                 self._service(idle=False)
         self._drain()
+
+    def _publish_message(self, msg: LogicalMessage, txn: Txn[int] | None, begin: Begin | None
+                         ) -> None:
+        """``pg_logical_emit_message()`` → ``<prefix>.message``. A transactional message
+        belongs to its transaction's delivery; a non-transactional one (sent as soon as
+        PostgreSQL decodes it) is acknowledged at its own LSN once Kafka confirmed it."""
+        assert self._publisher is not None
+        publisher = self._publisher
+        in_txn = msg.transactional and txn is not None and begin is not None
+        rec = message_record(
+            publisher.connector,
+            prefix=msg.prefix,
+            content=msg.content,
+            position=SourcePosition(begin.final_lsn if in_txn and begin else msg.lsn, msg.lsn),
+            ts_us=begin.commit_ts_us if in_txn and begin else time.time_ns() // 1000,
+            tx_id=begin.xid if in_txn and begin else None,
+            lsn=msg.lsn,
+            now_ns=publisher.clock_ns(),
+        )
+        if in_txn:
+            publisher.publish_record(rec, txn)
+        else:
+            own = self._tracker.begin()
+            publisher.publish_record(rec, own)
+            self._tracker.commit(own, msg.lsn)
+        publisher.sent_by_op["m"] += 1
 
     def _service(self, *, idle: bool) -> None:
         """Serve Kafka callbacks, acknowledge what is confirmed, periodic chores."""

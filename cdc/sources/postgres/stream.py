@@ -64,6 +64,8 @@ class ReplicationStream:
         """Start streaming. A slot still held by a killed predecessor's walsender is
         retried for ``busy_wait_s`` (PostgreSQL notices the dead client quickly)."""
         options = {"proto_version": "1", "publication_names": self.publication}
+        if self._conn.server_version >= 140000:  # pg_logical_emit_message() messages
+            options["messages"] = "true"
         deadline = time.monotonic() + busy_wait_s
         while True:
             try:
