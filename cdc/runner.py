@@ -46,7 +46,14 @@ from cdc.positions import SourcePosition, format_lsn
 from cdc.publisher import Publisher
 from cdc.sources.postgres import catalog
 from cdc.sources.postgres.capture import ChangeAssembler, TableFacts
-from cdc.sources.postgres.decode import Begin, Commit, LogicalMessage, decode
+from cdc.sources.postgres.decode import (
+    Begin,
+    Commit,
+    LogicalMessage,
+    Origin,
+    decode,
+    is_sink_origin,
+)
 from cdc.sources.postgres.fastpath import OneRecordPath
 from cdc.sources.postgres.publication import sync_publication
 from cdc.sources.postgres.snapshot import Progress, read_snapshot, startup_plan
@@ -57,6 +64,7 @@ __all__ = ["PgCapture"]
 log = logging.getLogger("cdc.runner")
 
 SERVICE_EVERY = 512  # messages between Kafka polls / acks while busy
+_ROW_TAGS = frozenset(b"IUDT")  # Insert Update Delete Truncate
 LAG_QUERY_EVERY_S = 5.0
 STATUS_EVERY_S = 2.0
 OFFSET_EVERY_S = 5.0
@@ -346,6 +354,7 @@ class PgCapture:
                 delivery_hook=self.delivery_hook,
             )
         one_record = fast.handle if fast is not None else None
+        echo = False  # the transaction in hand was written by a strangler sink: drop it
         received = 0
         now = time.monotonic()
         self._next_heartbeat = now + self.config.heartbeat_interval_s
@@ -360,6 +369,8 @@ class PgCapture:
                 continue
             payload, lsn = got
             tag = payload[0]
+            if echo and tag in _ROW_TAGS:
+                continue
             if (
                 (tag == 0x49 or tag == 0x55)  # Insert, Update
                 and one_record is not None
@@ -380,10 +391,14 @@ class PgCapture:
                 ) from exc
             cls = msg.__class__
             if cls is Begin:
+                echo = False
                 txn = tracker.begin()
                 if meta is not None:
                     assert isinstance(msg, Begin)
                     meta.begin(msg, txn)
+            elif cls is Origin:
+                assert isinstance(msg, Origin)
+                echo = is_sink_origin(msg.name)
             elif changes:
                 if meta is not None:
                     changes = meta.annotate(changes)

@@ -16,20 +16,28 @@ captured (two-way sync between the monolith and a service).
 
 Both are no-ops on other dialects and when the target has neither capture nor
 ``sqlite_sequence`` rows for the tables.
+
+On PostgreSQL the same "no echo" is a replication origin: :func:`tag_postgres_sessions`
+makes every session of the sink's engine set up an origin named
+``strangler_sink:<sink>:<n>``; its transactions carry it in the WAL, pgoutput announces
+it, and the capture (:mod:`cdc.runner`) drops transactions with such an origin. Ids need
+nothing there: explicit ids do not move a sequence.
 """
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Iterable
-from typing import Protocol
+from typing import Any, Protocol
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from cdc.sources.postgres.decode import SINK_ORIGIN_PREFIX
 from cdc.sources.sqlite.triggers import TXN
 from cdc.sources.sqlite.txids import SINK_TXID
 
-__all__ = ["SqliteSinkOrigin", "TransactionHooks"]
+__all__ = ["SqliteSinkOrigin", "TransactionHooks", "tag_postgres_sessions"]
 
 
 class TransactionHooks(Protocol):
@@ -90,3 +98,54 @@ class SqliteSinkOrigin:
             conn.execute(sa.text(f"UPDATE {TXN} SET txid = :txid WHERE id = 1"),
                          {"txid": self._txid})
         self._txid, self._sequences = None, None
+
+
+_TAGGED: weakref.WeakSet[sa.Engine] = weakref.WeakSet()
+
+
+class OriginUnavailable(RuntimeError):
+    """The sink's PostgreSQL session cannot set up a replication origin."""
+
+
+def _setup_origin(dbapi_conn: Any, sink: str, slots: int) -> str:
+    """Set up the first free ``strangler_sink:<sink>:<n>`` origin on this session."""
+    cursor = dbapi_conn.cursor()
+    last = ""
+    try:
+        for n in range(slots):
+            name = f"{SINK_ORIGIN_PREFIX}{sink}:{n}"
+            try:
+                cursor.execute("SELECT pg_replication_origin_oid(%s)", (name,))
+                if cursor.fetchone()[0] is None:
+                    cursor.execute("SELECT pg_replication_origin_create(%s)", (name,))
+                cursor.execute("SELECT pg_replication_origin_session_setup(%s)", (name,))
+                dbapi_conn.commit()
+                return name
+            except Exception as exc:  # psycopg2.Error; the driver is not imported here
+                dbapi_conn.rollback()
+                last = str(exc).strip().splitlines()[0]
+                if "already active" in last or "duplicate key" in last:
+                    continue  # another session of this sink holds it: take the next
+                raise OriginUnavailable(
+                    f"the sink cannot tag its PostgreSQL session with a replication origin "
+                    f"({last}); its user needs superuser or EXECUTE on "
+                    "pg_replication_origin_create/_oid/_session_setup — without it the "
+                    "sink's writes would be captured and sent back") from exc
+    finally:
+        cursor.close()
+    raise OriginUnavailable(f"all {slots} replication origins of sink {sink!r} are in use "
+                            f"({last})")
+
+
+def tag_postgres_sessions(engine: sa.Engine, sink: str, *, slots: int = 16) -> None:
+    """Tag every new PostgreSQL session of ``engine`` with a sink origin (no-op on other
+    dialects). Sessions of one sink take distinct origins (an origin is active in one
+    session at a time); they are reused across restarts, so at most ``slots`` exist."""
+    if engine.dialect.name != "postgresql" or engine in _TAGGED:
+        return
+    _TAGGED.add(engine)
+
+    def on_connect(dbapi_conn: Any, _record: Any) -> None:
+        _setup_origin(dbapi_conn, sink, slots)
+
+    sa.event.listen(engine, "connect", on_connect)

@@ -32,7 +32,7 @@ import sqlalchemy as sa
 import yaml
 
 from cdc.sinks.mapping import MappingError, sink_mapping
-from cdc.sinks.origin import SqliteSinkOrigin
+from cdc.sinks.origin import SqliteSinkOrigin, tag_postgres_sessions
 from cdc.sinks.sqlalchemy_applier import SqlAlchemyApplier, engine_url
 
 __all__ = [
@@ -125,6 +125,7 @@ def reverse_applier(engine: sa.Engine, reversed_tables: Mapping[str, Any], *,
     """The applier into the monolith's own tables (reflected), with the origin hooks."""
     targets = sorted({spec if isinstance(spec, str) else str(spec["model"])
                       for spec in reversed_tables.values()})
+    tag_postgres_sessions(engine, sink)  # before the first connection
     metadata = sa.MetaData()
     metadata.reflect(engine, only=targets)
     applier = SqlAlchemyApplier(engine, sink_mapping(reversed_tables), metadata, sink=sink,

@@ -4,12 +4,15 @@
 --bootstrap-servers 127.0.0.1:9092 --http-port 9466`` installs SQLite change capture
 (the same triggers as the monolith's, :mod:`cdc.sources.sqlite.triggers`) on the
 service tables that ``services.notifications.data.owned`` maps, then relays their
-changes to ``<kafka.topic_prefix>.notifications.main.<table>`` until SIGTERM — with
+changes to ``<kafka.topic_prefix>.notifications.main.<table>`` until SIGTERM. On
+PostgreSQL it runs the pgoutput capture (:class:`cdc.runner.PgCapture`, slot and
+publication ``strangler_<prefix>_notifications``, topics ``....public.<table>``) — with
 ``/healthz``, ``/metrics`` and ``/status`` on ``--http-port`` like ``strangle cdc run``.
 :mod:`cdc.sinks.reverse` applies them into the monolith.
 
 Rows the forward sink applies (the monolith's changes) carry the sink's transaction id
-and are never relayed back (:mod:`cdc.sinks.origin`). Capture starts at the changelog's
+(SQLite) or replication origin (PostgreSQL) and are never relayed back
+(:mod:`cdc.sinks.origin`). Capture starts at the changelog's
 current end (``no_data``): everything older reached the monolith by the forward path or
 was captured by an earlier run, whose offset is resumed.
 """
@@ -52,9 +55,10 @@ def capture_config(plan: Mapping[str, Any], *, database_url: str, bootstrap_serv
     kafka = plan.get("kafka") or {}
     cdc = plan.get("cdc") or {}
     prefix = back_prefix(str(kafka.get("topic_prefix") or "shop"), SERVICE)
+    schema = "main" if database_url.startswith("sqlite") else "public"
     return CdcConfig(
         database_url=database_url, bootstrap_servers=bootstrap_servers, topic_prefix=prefix,
-        tables=tuple(f"main.{t}" for t in owned_service_tables(plan)),
+        tables=tuple(f"{schema}.{t}" for t in owned_service_tables(plan)),
         snapshot_mode="no_data",
         heartbeat_interval_s=float(cdc.get("heartbeat_interval_s", 10.0)),
         http_host="127.0.0.1", http_port=http_port, state_dir=state_dir,
@@ -66,6 +70,7 @@ def run_capture(plan_path: str, *, database_url: str, bootstrap_servers: str, ht
                 state_dir: Path) -> int:
     import yaml
 
+    from cdc.runner import PgCapture
     from cdc.sources.sqlite.runner import SqliteCapture
 
     plan = yaml.safe_load(Path(plan_path).read_text("utf-8")) or {}
@@ -74,8 +79,12 @@ def run_capture(plan_path: str, *, database_url: str, bootstrap_servers: str, ht
                             state_dir=state_dir)
     if not config.tables:
         raise SystemExit(f"services.{SERVICE}.data.owned lists no table: nothing to capture")
-    install_capture(database_url, tuple(t.split(".")[-1] for t in config.tables))
-    capture = SqliteCapture(config)
+    capture: SqliteCapture | PgCapture
+    if database_url.startswith("sqlite"):
+        install_capture(database_url, tuple(t.split(".")[-1] for t in config.tables))
+        capture = SqliteCapture(config)
+    else:  # logical decoding: publication + slot strangler_<prefix>, created on first run
+        capture = PgCapture(config)
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: capture.stop())
     capture.run()

@@ -12,7 +12,7 @@ import sqlalchemy as sa
 
 from cdc.sinks.consumer import SinkConfig, SinkConsumer, serve_health
 from cdc.sinks.mapping import sink_mapping
-from cdc.sinks.origin import SqliteSinkOrigin
+from cdc.sinks.origin import SqliteSinkOrigin, tag_postgres_sessions
 from cdc.sinks.sqlalchemy_applier import SqlAlchemyApplier
 from extracted.notifications.config import Settings
 from extracted.notifications.db import make_engine
@@ -51,11 +51,23 @@ def plan_tables(plan_path: str | None) -> Mapping[str, Any]:
     return dict(service.data.tables)
 
 
+def plan_owned(plan_path: str | None) -> tuple[str, ...]:
+    """``services.notifications.data.owned`` (the tables synced back to the monolith)."""
+    if not plan_path:
+        return ()
+    from strangler_proxy.plan.io import load_plan
+
+    service = load_plan(plan_path).plan.services.get(SINK_NAME)
+    return service.data.owned if service is not None else ()
+
+
 def run_sink(settings: Settings, *, bootstrap_servers: str, topic_prefix: str, schema: str,
              metrics_port: int = 0, plan_path: str | None = None, batch_size: int = 1000,
              group_id: str = "notifications-sink", from_beginning: bool = False) -> int:
     tables = plan_tables(plan_path)
     engine = make_engine(settings.database_url)
+    if plan_owned(plan_path):  # two-way sync: the service's capture must not echo our rows
+        tag_postgres_sessions(engine, SINK_NAME)
     applier = notifications_applier(engine, tables)
     if from_beginning:
         applier.restart_offsets()

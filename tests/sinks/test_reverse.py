@@ -9,7 +9,6 @@ nothing applied by a sink is captured again."""
 from __future__ import annotations
 
 import re
-import sqlite3
 import textwrap
 import threading
 import time
@@ -23,9 +22,12 @@ import httpx
 import pytest
 import sqlalchemy as sa
 
+from cdc.config import parse_config
 from cdc.offsets import MemoryOffsetStore
+from cdc.runner import PgCapture
 from cdc.sinks.consumer import SinkConfig, SinkConsumer
 from cdc.sinks.mapping import MappingError
+from cdc.sinks.origin import tag_postgres_sessions
 from cdc.sinks.reverse import (
     back_prefix,
     back_topics,
@@ -38,6 +40,7 @@ from cdc.sinks.sqlalchemy_applier import engine_url
 from cdc.sources.sqlite.runner import SqliteCapture, sqlite_config
 from extracted.notifications.capture import capture_config, install_capture
 from extracted.notifications.config import DEFAULT_ID_BASE as BASE
+from extracted.notifications.db import make_engine
 from extracted.notifications.migrate import upgrade
 from extracted.notifications.models import DEFAULT_TABLES
 from extracted.notifications.sink import notifications_applier, topics_for
@@ -94,9 +97,9 @@ def _eventually(check: Callable[[], bool], timeout_s: float, what: str) -> None:
         time.sleep(0.3)
 
 
-def _one(db: Path, sql: str, *args: Any) -> Any:
-    with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=20) as conn:
-        row = conn.execute(sql, args).fetchone()
+def _one(engine: sa.Engine, sql: str, **params: Any) -> Any:
+    with engine.connect() as conn:
+        row = conn.execute(sa.text(sql), params).first()
     return None if row is None else row[0]
 
 
@@ -110,10 +113,18 @@ CREATE_IN_MONOLITH = """
 
 @pytest.mark.kafka
 @pytest.mark.slow
-def test_two_way_sync_on_real_components(tmp_path: Path, kafka_bootstrap: str) -> None:
+@pytest.mark.parametrize("kind", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def test_two_way_sync_on_real_components(kind: str, tmp_path: Path, kafka_bootstrap: str,
+                                         request: pytest.FixtureRequest) -> None:
     prefix = f"w{uuid.uuid4().hex[:8]}"
-    mono_db, svc_db = tmp_path / "monolith.sqlite3", tmp_path / "service.sqlite3"
-    mono_url, svc_url = sqlite_url(mono_db), f"sqlite:///{svc_db}"
+    if kind == "postgres":
+        pg = request.getfixturevalue("postgres")
+        mono_url, svc_url = pg.create_database(f"m_{prefix}"), pg.create_database(f"s_{prefix}")
+        schema = "public"
+    else:
+        mono_url = sqlite_url(tmp_path / "monolith.sqlite3")
+        svc_url = f"sqlite:///{tmp_path / 'service.sqlite3'}"
+        schema = "main"
     plan = {"kafka": {"bootstrap_servers": kafka_bootstrap, "topic_prefix": prefix},
             "cdc": {"http": {"port": 0}, "state_dir": str(tmp_path / "cdc"),
                     "heartbeat_interval_s": 0.5},
@@ -121,34 +132,41 @@ def test_two_way_sync_on_real_components(tmp_path: Path, kafka_bootstrap: str) -
                                                     "owned": OWNED}}}}
     env = monolith_env(mono_url, tmp_path)
     run_monolith(["migrate", "-v", "0"], env, cwd=tmp_path)
-    (tmp_path / "plan.yaml").write_text("services:\n  notifications:\n    data:\n      tables:\n"
-                                        + "".join(f"        {t}: {m}\n"
-                                                  for t, m in DEFAULT_TABLES.items()))
-    run_monolith(["manage", "capture", "install", "--plan", str(tmp_path / "plan.yaml")], env,
-                 cwd=tmp_path)
+    if kind == "sqlite":
+        (tmp_path / "plan.yaml").write_text(
+            "services:\n  notifications:\n    data:\n      tables:\n"
+            + "".join(f"        {t}: {m}\n" for t, m in DEFAULT_TABLES.items()))
+        run_monolith(["manage", "capture", "install", "--plan", str(tmp_path / "plan.yaml")],
+                     env, cwd=tmp_path)
     run_monolith(["seed", "--customers", "6", "--products", "3", "--orders", "8",
                   "--no-migrate"], env, cwd=tmp_path)
     upgrade(svc_url)
-    install_capture(svc_url, ("notification", "preference"))
-
-    forward = SqliteCapture(sqlite_config(plan, {"DATABASE_URL": mono_url}),
+    back_config = capture_config(plan, database_url=svc_url, bootstrap_servers=kafka_bootstrap,
+                                 http_port=0, state_dir=tmp_path / "cdc-back")
+    forward: PgCapture | SqliteCapture
+    back: PgCapture | SqliteCapture
+    if kind == "sqlite":
+        install_capture(svc_url, ("notification", "preference"))
+        forward = SqliteCapture(sqlite_config(plan, {"DATABASE_URL": mono_url}),
+                                offsets=MemoryOffsetStore(), serve_http=False)
+        back = SqliteCapture(back_config, offsets=MemoryOffsetStore(), serve_http=False)
+    else:
+        forward = PgCapture(parse_config(plan, {"DATABASE_URL": mono_url}),
                             offsets=MemoryOffsetStore(), serve_http=False)
-    back = SqliteCapture(capture_config(plan, database_url=svc_url,
-                                        bootstrap_servers=kafka_bootstrap, http_port=0,
-                                        state_dir=tmp_path / "cdc-back"),
-                         offsets=MemoryOffsetStore(), serve_http=False)
-    svc_engine = sa.create_engine(engine_url(svc_url))
+        back = PgCapture(back_config, offsets=MemoryOffsetStore(), serve_http=False)
+    svc_engine = make_engine(svc_url)
+    tag_postgres_sessions(svc_engine, "notifications")  # as run_sink does with data.owned
     mono_engine = monolith_engine(mono_url)
     reversed_tables = reverse_tables(owned_tables(plan, "notifications"))
     sink = SinkConsumer(
         SinkConfig(bootstrap_servers=kafka_bootstrap, group_id=f"{prefix}-sink",
-                   topics=topics_for(DEFAULT_TABLES, prefix, "main"),
+                   topics=topics_for(DEFAULT_TABLES, prefix, schema),
                    heartbeat_topic=f"__debezium-heartbeat.{prefix}", poll_timeout_s=0.2),
         notifications_applier(svc_engine, DEFAULT_TABLES))
     back_sink = SinkConsumer(
         SinkConfig(bootstrap_servers=kafka_bootstrap, group_id=f"{prefix}-back",
                    topics=back_topics(reversed_tables, back_prefix(prefix, "notifications"),
-                                      "main"), poll_timeout_s=0.2),
+                                      schema), poll_timeout_s=0.2),
         reverse_applier(mono_engine, reversed_tables, sink="notifications-back"))
     stop = threading.Event()
 
@@ -156,53 +174,79 @@ def test_two_way_sync_on_real_components(tmp_path: Path, kafka_bootstrap: str) -
         return all(_rows(svc_engine, model, cols) == _rows(mono_engine, table, cols)
                    for table, (model, cols) in COLUMNS.items())
 
-    with ExitStack() as stack:
-        stack.enter_context(_thread(forward.run, forward.stop))
-        stack.enter_context(_thread(back.run, back.stop))
-        stack.enter_context(_thread(lambda: sink.run(stop), stop.set))
-        stack.enter_context(_thread(lambda: back_sink.run(stop), stop.set))
-        service = stack.enter_context(notifications_service(svc_url, tmp_path))
-        _eventually(converged, 90, "the snapshot did not reach the service")
+    def mono(sql: str, **params: Any) -> Any:
+        return _one(mono_engine, sql, **params)
 
-        # the service writes: a new notification, a monolith one marked read, a preference
-        created = httpx.post(f"{service.url}/api/notifications", json={
-            "customer_id": 1, "channel": "email", "subject": "from the service", "body": "b"})
-        assert created.status_code == 201 and created.json()["id"] == BASE
-        assert httpx.patch(f"{service.url}/api/notifications/1",
-                           json={"read": True}).status_code == 200
-        assert httpx.put(f"{service.url}/api/notifications/preferences/2",
-                         json={"channels": {"sms": True}}).status_code == 200
-        _eventually(lambda: _one(mono_db, "SELECT subject FROM notifications_notification "
-                                 "WHERE id = ?", BASE) == "from the service", 60,
-                    "the service's notification did not reach the monolith")
-        _eventually(converged, 60, "the service's changes did not all reach the monolith")
-        assert _one(mono_db, "SELECT read_at FROM notifications_notification WHERE id = 1")
+    try:
+        with ExitStack() as stack:
+            stack.enter_context(_thread(forward.run, forward.stop))
+            stack.enter_context(_thread(back.run, back.stop))
+            stack.enter_context(_thread(lambda: sink.run(stop), stop.set))
+            stack.enter_context(_thread(lambda: back_sink.run(stop), stop.set))
+            service = stack.enter_context(notifications_service(svc_url, tmp_path))
+            _eventually(converged, 90, "the snapshot did not reach the service")
 
-        # the monolith writes after the service's row arrived: an id of its own range,
-        # its counter untouched by the sink, and the row reaches the service
-        out = run_monolith(["manage", "shell", "-c", textwrap.dedent(CREATE_IN_MONOLITH)], env,
-                           cwd=tmp_path).stdout
-        mono_id = int(out.split("ID", 1)[1].split()[0])
-        assert mono_id < BASE
-        assert _one(mono_db, "SELECT seq FROM sqlite_sequence WHERE name = ?",
-                    "notifications_notification") == mono_id
-        # a marker from the service after it: once it is back, any echo would be too
-        marker = httpx.post(f"{service.url}/api/notifications", json={
-            "customer_id": 2, "channel": "email", "subject": "marker", "body": "b"}).json()
-        assert marker["id"] == BASE + 1
-        _eventually(lambda: _one(mono_db, "SELECT 1 FROM notifications_notification "
-                                 "WHERE id = ?", BASE + 1) == 1, 60, "marker did not arrive")
-        _eventually(converged, 60, "the two databases did not converge")
+            # the service writes: a new notification, a monolith one marked read, a
+            # preference
+            created = httpx.post(f"{service.url}/api/notifications", json={
+                "customer_id": 1, "channel": "email", "subject": "from the service",
+                "body": "b"})
+            assert created.status_code == 201 and created.json()["id"] == BASE
+            assert httpx.patch(f"{service.url}/api/notifications/1",
+                               json={"read": True}).status_code == 200
+            assert httpx.put(f"{service.url}/api/notifications/preferences/2",
+                             json={"channels": {"sms": True}}).status_code == 200
+            _eventually(lambda: mono("SELECT subject FROM notifications_notification "
+                                     "WHERE id = :i", i=BASE) == "from the service", 60,
+                        "the service's notification did not reach the monolith")
+            _eventually(converged, 60, "the service's changes did not all reach the monolith")
+            assert mono("SELECT read_at FROM notifications_notification WHERE id = 1")
 
-        # no ping-pong: neither sink ever saw its own side's rows come back
-        assert _one(svc_db, "SELECT count(*) FROM strangler_sink_rows WHERE model = "
-                    "'notification' AND CAST(row_key AS INTEGER) >= ?", BASE) == 0
-        assert _one(mono_db, "SELECT count(*) FROM strangler_sink_rows WHERE row_key = ?",
-                    str(mono_id)) == 0
-        assert _one(mono_db, "SELECT count(*) FROM strangler_sink_rows WHERE model = "
-                    "'notifications_notification'") >= 3  # BASE, 1 (read), BASE + 1
-        assert sink.stats.dead_lettered.total() == 0 and back_sink.stats.dead_lettered.total() == 0
-    sink.close()
-    back_sink.close()
-    svc_engine.dispose()
-    mono_engine.dispose()
+            # the monolith writes after the service's row arrived: an id of its own range
+            # (on SQLite its counter untouched by the sink), and it reaches the service
+            out = run_monolith(["manage", "shell", "-c", textwrap.dedent(CREATE_IN_MONOLITH)],
+                               env, cwd=tmp_path).stdout
+            mono_id = int(out.split("ID", 1)[1].split()[0])
+            assert mono_id < BASE
+            if kind == "sqlite":
+                assert mono("SELECT seq FROM sqlite_sequence WHERE name = :n",
+                            n="notifications_notification") == mono_id
+            # a marker from the service after it: once it is back, any echo would be too
+            marker = httpx.post(f"{service.url}/api/notifications", json={
+                "customer_id": 2, "channel": "email", "subject": "marker", "body": "b"}).json()
+            assert marker["id"] == BASE + 1
+            _eventually(lambda: mono("SELECT 1 FROM notifications_notification WHERE id = :i",
+                                     i=BASE + 1) == 1, 60, "marker did not arrive")
+            _eventually(converged, 60, "the two databases did not converge")
+
+            # no ping-pong: neither sink ever saw its own side's rows come back
+            assert _one(svc_engine, "SELECT count(*) FROM strangler_sink_rows WHERE model = "
+                        "'notification' AND row_key IN (:a, :b)", a=str(BASE),
+                        b=str(BASE + 1)) == 0
+            assert mono("SELECT count(*) FROM strangler_sink_rows WHERE row_key = :k",
+                        k=str(mono_id)) == 0
+            assert mono("SELECT count(*) FROM strangler_sink_rows WHERE model = "
+                        "'notifications_notification'") >= 3  # BASE, 1 (read), BASE + 1
+            assert sink.stats.dead_lettered.total() == 0
+            assert back_sink.stats.dead_lettered.total() == 0
+    finally:
+        sink.close()
+        back_sink.close()
+        svc_engine.dispose()
+        mono_engine.dispose()
+        if kind == "postgres":
+            _drop_slots(mono_url, svc_url)
+
+
+def _drop_slots(*urls: str) -> None:
+    """The session server must not keep WAL for these throwaway databases."""
+    for url in urls:
+        engine = sa.create_engine(engine_url(url))
+        with engine.connect() as conn:
+            name = conn.execute(sa.text("SELECT current_database()")).scalar_one()
+            for (slot,) in conn.execute(sa.text(
+                    "SELECT slot_name FROM pg_replication_slots WHERE database = :d"),
+                    {"d": name}).all():
+                conn.execute(sa.text("SELECT pg_drop_replication_slot(:s)"), {"s": slot})
+            conn.commit()
+        engine.dispose()

@@ -75,6 +75,16 @@ class Origin:
     name: str
 
 
+SINK_ORIGIN_PREFIX = "strangler_sink:"
+"""Replication origins a strangler sink sets on its sessions (:mod:`cdc.sinks.origin`):
+the capture drops transactions carrying one, so a change applied from the other side of
+a two-way sync is never published again."""
+
+
+def is_sink_origin(name: str) -> bool:
+    return name.startswith(SINK_ORIGIN_PREFIX)
+
+
 @dataclass(frozen=True, slots=True)
 class RelationColumn:
     name: str
