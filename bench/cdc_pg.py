@@ -1,6 +1,7 @@
 """PostgreSQL → Kafka capture speed and latency.
 
     python -m bench cdc_pg [--rows 100000] [--latency-seconds 10] [--rate 1000]
+                           [--out docs/cdc_pg_bench_latest.json]
 
 Against a throwaway PostgreSQL 15 (or ``--database-url``) and the embedded broker:
 
@@ -10,11 +11,13 @@ Against a throwaway PostgreSQL 15 (or ``--database-url``) and the embedded broke
     protocol and acknowledges, without decoding a byte;
   - ``end_to_end``: ``cdc.runner.PgCapture`` — decode, Debezium JSON with schemas,
     produce to Kafka (idempotent, acks=all), wait for confirmations, ack the slot.
-  Both counted until the slot is acknowledged past the workload's last commit.
+  Both counted until the slot is acknowledged past the workload's last commit. The bulk
+  case also runs without schemas and with the hot path off (``general_path``: every
+  change through decode → Change → records → JsonConverter, as before the hot path).
 * ``latency``: writes at ``--rate`` single-row transactions/s while the capture runs;
   commit (server commit timestamp) → Kafka confirmation, p50/p99.
 
-Prints JSON with the ratios.
+Prints JSON with the ratios and writes it to ``--out``.
 """
 
 from __future__ import annotations
@@ -97,13 +100,14 @@ def receive_only(url: str, slot: str, publication: str, rows: int) -> tuple[floa
 
 def end_to_end(url: str, bootstrap: str, slot: str, publication: str, prefix: str,
                rows: int, state: Path, hook: Any = None,
-               schemas: bool = True) -> tuple[float, PgCapture]:
+               schemas: bool = True, fast_path: bool = True) -> tuple[float, PgCapture]:
     """Run the capture until ``rows`` records are confirmed and their slot acknowledged."""
     cfg = CdcConfig(database_url=url, bootstrap_servers=bootstrap, topic_prefix=prefix,
                     tables=("public.bench_orders",), slot=slot, publication=publication,
                     snapshot_mode="no_data", state_dir=state, http_port=0,
                     schemas_enable=schemas)
-    capture = PgCapture(cfg, offsets=MemoryOffsetStore(), serve_http=False, delivery_hook=hook)
+    capture = PgCapture(cfg, offsets=MemoryOffsetStore(), serve_http=False, delivery_hook=hook,
+                        fast_path=fast_path)
     t0 = time.perf_counter()
     thread = threading.Thread(target=capture.run, daemon=True)
     thread.start()
@@ -128,7 +132,7 @@ def _slots(url: str, names: list[str]) -> None:
 
 
 def throughput(url: str, bootstrap: str, workload: str, rows: int, tmp: Path,
-               schemas: bool = True) -> dict[str, Any]:
+               schemas: bool = True, fast_path: bool = True) -> dict[str, Any]:
     _fresh_table(url)
     tag = uuid.uuid4().hex[:6]
     recv_slot, e2e_slot, prefix = f"recv_{tag}", f"e2e_{tag}", f"bench{tag}"
@@ -146,7 +150,7 @@ def throughput(url: str, bootstrap: str, workload: str, rows: int, tmp: Path,
     recv_s, messages = receive_only(url, recv_slot, "bench_pub", rows)
     cpu1 = time.process_time()
     e2e_s, capture = end_to_end(url, bootstrap, e2e_slot, "bench_pub", prefix, rows, tmp,
-                                schemas=schemas)
+                                schemas=schemas, fast_path=fast_path)
     cpu2 = time.process_time()
     delivered = capture._publisher.delivered if capture._publisher else 0
     _sql(url, f"SELECT pg_drop_replication_slot('{recv_slot}')",
@@ -154,6 +158,7 @@ def throughput(url: str, bootstrap: str, workload: str, rows: int, tmp: Path,
     return {
         "rows": rows,
         "schemas": schemas,
+        "hot_path": fast_path,
         "write_seconds": round(write_s, 2),
         "receive_only": {"seconds": round(recv_s, 3), "messages": messages,
                          "rows_per_s": round(rows / recv_s),
@@ -216,6 +221,9 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--rate", type=int, default=1000)
     parser.add_argument("--latency-seconds", type=float, default=10.0)
     parser.add_argument("--database-url", default=os.environ.get("BENCH_DATABASE_URL"))
+    parser.add_argument("--out", type=Path,
+                        default=Path(__file__).resolve().parent.parent / "docs"
+                        / "cdc_pg_bench_latest.json")
     args = parser.parse_args(argv)
     load = os.getloadavg()
     server = None
@@ -234,6 +242,8 @@ def main(argv: list[str]) -> int:
             single = throughput(url, bootstrap, "single", args.rows, Path(tmp))
             bulk = throughput(url, bootstrap, "bulk", args.rows, Path(tmp))
             bulk_bare = throughput(url, bootstrap, "bulk", args.rows, Path(tmp), schemas=False)
+            bulk_general = throughput(url, bootstrap, "bulk", args.rows, Path(tmp),
+                                      fast_path=False)
             lat = latency(url, bootstrap, args.rate, args.latency_seconds, Path(tmp))
     finally:
         if server is not None:
@@ -248,6 +258,7 @@ def main(argv: list[str]) -> int:
         "single_row_transactions": single,
         "one_bulk_transaction": bulk,
         "one_bulk_transaction_without_schemas": bulk_bare,
+        "one_bulk_transaction_general_path": bulk_general,
         "latency_commit_to_kafka_ack": lat,
         "goals": {
             "single_ratio_ge_0.5": single["ratio_end_to_end_vs_receive_only"] >= 0.5,
@@ -255,5 +266,7 @@ def main(argv: list[str]) -> int:
             "bulk_ge_40k_events_per_s": bulk["end_to_end"]["events_per_s"] >= 40_000,
         },
     }
-    print(json.dumps(result, indent=2))
+    text = json.dumps(result, indent=2)
+    print(text)
+    args.out.write_text(text + "\n")
     return 0
