@@ -431,26 +431,31 @@ class SqlAlchemyApplier:
         return 1
 
     def _record_offsets(self, conn: Connection, consumed: Sequence[Consumed]) -> None:
-        latest: dict[tuple[str, int], dict[str, Any]] = {}
-        now = _now_ms()
+        # per (topic, partition): [next offset, last position, last source ts]
+        latest: dict[tuple[str, int], list[Any]] = {}
         for c in consumed:
             slot = (c.topic, c.partition)
-            entry = latest.setdefault(slot, {
-                "sink": self.sink, "topic": c.topic, "partition": c.partition,
-                "next_offset": c.offset + 1, "position_commit": None,
-                "position_change": None, "source_ts_ms": None, "applied_ts_ms": now,
-            })
-            entry["next_offset"] = max(entry["next_offset"], c.offset + 1)
+            entry = latest.get(slot)
+            if entry is None:
+                entry = latest[slot] = [c.offset + 1, None, None]
+            elif c.offset >= entry[0]:
+                entry[0] = c.offset + 1
             if c.position is not None:
-                entry["position_commit"] = c.position.commit
-                entry["position_change"] = c.position.change
+                entry[1] = c.position
             if c.source_ts_ms is not None:
-                entry["source_ts_ms"] = c.source_ts_ms
+                entry[2] = c.source_ts_ms
         if not latest:
             return
+        now = _now_ms()
+        rows = [{"sink": self.sink, "topic": topic, "partition": partition,
+                 "next_offset": next_offset,
+                 "position_commit": position.commit if position is not None else None,
+                 "position_change": position.change if position is not None else None,
+                 "source_ts_ms": source_ts, "applied_ts_ms": now}
+                for (topic, partition), (next_offset, position, source_ts) in latest.items()]
         if self._offsets_statement is None:
             self._offsets_statement = self._offsets_upsert()
-        conn.execute(self._offsets_statement, list(latest.values()))
+        conn.execute(self._offsets_statement, rows)
 
     def _offsets_upsert(self) -> sa.Executable:
         """One statement: a batch without positions or source times keeps the stored ones."""
@@ -515,6 +520,13 @@ def pg_array_literal(values: Sequence[Any]) -> str | list[Any]:
     every element and sends an ``ARRAY[...]`` expression the server must parse and plan
     element by element. Values of any other type (JSON, bytes, aware datetimes) keep the
     plain list, which psycopg2 adapts as before."""
+    types = set(map(type, values))
+    if types == {int}:
+        return "{" + ",".join(map(str, values)) + "}"
+    if types == {str}:  # no quote or backslash inside: join and quote all at once
+        joined = '","'.join(values)
+        if "\\" not in joined and joined.count('"') == 2 * (len(values) - 1):
+            return '{"' + joined + '"}'
     elements = _ELEMENT
     try:
         return "{" + ",".join(["NULL" if v is None else elements[type(v)](v)

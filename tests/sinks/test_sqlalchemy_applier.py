@@ -225,9 +225,12 @@ def _odd_metadata() -> sa.MetaData:
 
 ODD_TEXT = ['a "quoted" word', "back\\slash \\\"mix\\\\", "{braces},commas", "NULL", "",
             "  spaced  ", "ünïcødé ✓", "new\nline\ttab", None]
+# no NULL, quote or backslash: the text columns take the join-all-at-once path
+PLAIN_TEXT = ["{braces},commas", "NULL", "", "  spaced  ", "ünïcødé ✓", "new\nline\ttab"]
 
 
-def test_awkward_values_round_trip(engine: sa.Engine) -> None:
+@pytest.mark.parametrize("texts", [ODD_TEXT, PLAIN_TEXT], ids=["mixed", "plain"])
+def test_awkward_values_round_trip(engine: sa.Engine, texts: list[str | None]) -> None:
     """On PostgreSQL rows travel as one array literal per column: quotes, backslashes,
     braces, commas, the text 'NULL', empty strings and real NULLs must all arrive as sent."""
     md = _odd_metadata()
@@ -238,7 +241,7 @@ def test_awkward_values_round_trip(engine: sa.Engine) -> None:
              "ratio": [1.5, None, -2e-300][i % 3], "flag": [True, False, None][i % 3],
              "day": 19_000 + i, "at": 1_700_000_000_000_000 + i,
              "doc": json.dumps({"k": text})}
-            for i, text in enumerate(ODD_TEXT)]
+            for i, text in enumerate(texts)]
     events = [({"op": "c", "before": None, "after": row,
                 "source": {"schema": "public", "table": "odd", "lsn": 10 + i}}, None)
               for i, row in enumerate(rows)]
@@ -249,7 +252,7 @@ def test_awkward_values_round_trip(engine: sa.Engine) -> None:
     assert result.applied == len(rows)
     with engine.connect() as conn:
         stored = {r["id"]: r for r in conn.execute(sa.select(md.tables["odd"])).mappings()}
-    for i, text in enumerate(ODD_TEXT):
+    for i, text in enumerate(texts):
         got = stored[i + 1]
         assert (got["label"], got["body"]) == (text, text)
         assert got["amount"] == Decimal(i) / 4
@@ -264,6 +267,9 @@ def test_pg_array_literal_quotes_text_and_falls_back_for_other_types() -> None:
     from cdc.sinks.sqlalchemy_applier import pg_array_literal
 
     assert pg_array_literal([1, None, 3]) == "{1,NULL,3}"
+    assert pg_array_literal([1, 2]) == "{1,2}" and pg_array_literal([]) == "{}"
+    assert pg_array_literal(["a", "", "NULL", "{x,y}"]) == '{"a","","NULL","{x,y}"}'
+    assert pg_array_literal(["a", 'b"c']) == '{"a","b\\"c"}'
     assert pg_array_literal(['say "hi"', "a\\b", "NULL", ""]) == (
         '{"say \\"hi\\"","a\\\\b","NULL",""}')
     assert pg_array_literal([True, False]) == "{t,f}"
