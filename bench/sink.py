@@ -293,9 +293,11 @@ def _per_event(seconds: float | None, events: int) -> float | None:
 
 
 def _drop(url: str) -> None:
+    """Empty the ``--pg-url`` database again: the service's tables and Alembic's."""
+    from extracted.notifications.models import Base
+
     engine = sa.create_engine(engine_url(url))
+    Base.metadata.drop_all(engine)
     with engine.begin() as conn:
-        conn.execute(sa.text("DROP TABLE IF EXISTS notification, customer, preference, "
-                             "template, strangler_sink_offsets, strangler_sink_rows, "
-                             "alembic_version"))
+        conn.execute(sa.text("DROP TABLE IF EXISTS alembic_version"))
     engine.dispose()
