@@ -40,7 +40,6 @@ __all__ = [
     "embedded_kafka",
     "port_of",
     "stack_env",
-    "way_back_gap",
 ]
 
 SERVICE = "notifications"
@@ -135,39 +134,19 @@ def _check_ports(named: Mapping[str, int]) -> None:
         seen[port] = name
 
 
-def way_back_gap(owned: tuple[str, ...], env: Mapping[str, str]) -> str | None:
-    """Why the plan's ``data.owned`` cannot be synced back here, or None (pure).
-
-    The way back needs both databases on SQLite for now: the service's database is
-    captured with triggers, and on PostgreSQL a sink's writes would be captured by logical
-    decoding and echoed once (no origin filtering yet)."""
-    if not owned:
-        return None
-    dbs = {"DATABASE_URL": env.get("DATABASE_URL", ""),
-           "NOTIFICATIONS_DATABASE_URL": env.get("NOTIFICATIONS_DATABASE_URL", "")}
-    other = [name for name, url in dbs.items() if not url.startswith("sqlite")]
-    if not other:
-        return None
-    return (f"WARNING: services.{SERVICE}.data.owned is not synced back to the monolith: "
-            f"{' and '.join(other)} {'is' if len(other) == 1 else 'are'} not SQLite (two-way "
-            "sync supports SQLite databases only). Rolling back from stage service will not "
-            "bring the service's writes back to the monolith.")
-
-
 def _way_back(owned: tuple[str, ...], settings: StackSettings, env: Mapping[str, str],
               plan_arg: str) -> list[Component]:
-    """Two-way sync for the tables the service owns: its database's capture and the sink
-    into the monolith (see docs/notifications.md, "Data ownership"). Sink first, so it
-    stops after the capture."""
+    """Two-way sync for the tables the service owns: its database's capture (SQLite
+    triggers or pgoutput) and the sink into the monolith (see docs/notifications.md, "Data
+    ownership"). Sink first, so it stops after the capture."""
     if not owned or not settings.back_capture_port or not settings.back_sink_port:
         return []
-    if way_back_gap(owned, env):
-        return []
+    schema = "main" if env.get("NOTIFICATIONS_DATABASE_URL", "").startswith("sqlite") else "public"
     capture_port, sink_port = settings.back_capture_port, settings.back_sink_port
     return [
         Component("sink-back", (
             sys.executable, "-m", "cdc.sinks.reverse", "--plan", plan_arg, "--service", SERVICE,
-            "--bootstrap-servers", settings.bootstrap, "--schema", "main",
+            "--bootstrap-servers", settings.bootstrap, "--schema", schema,
             "--metrics-port", str(sink_port),
             *(["--from-beginning"] if settings.fresh_broker else [])),
             health_url=f"http://127.0.0.1:{sink_port}/healthz"),

@@ -120,8 +120,6 @@ OWNED = PLAN + b"""    data:
 
 
 def test_owned_tables_add_the_way_back_sink_then_capture() -> None:
-    from strangler_proxy.stack import way_back_gap
-
     settings = _settings(back_capture_port=9466, back_sink_port=9311)
     stack = components(_plan(OWNED), settings, _env())
     assert [c.name for c in stack] == ["broker", "monolith", "notifications", "cdc", "sink",
@@ -134,21 +132,16 @@ def test_owned_tables_add_the_way_back_sink_then_capture() -> None:
     capture = by_name["capture-back"].argv
     assert capture[capture.index("--state-dir") + 1] == "/srv/var/cdc-notifications"
     assert by_name["capture-back"].health_url == "http://127.0.0.1:9466/healthz"
-    assert way_back_gap(("notifications_notification",), _env()) is None
     # no owned tables: one way only, as before
     assert "sink-back" not in [c.name for c in components(_plan(), settings, _env())]
 
 
-def test_owned_tables_on_postgresql_run_one_way_and_say_so() -> None:
-    from strangler_proxy.stack import way_back_gap
-
+def test_owned_tables_on_postgresql_read_the_public_schema() -> None:
     env = {**_env(), "NOTIFICATIONS_DATABASE_URL": "postgresql://app@db/notifications"}
     stack = components(_plan(OWNED), _settings(back_capture_port=9466, back_sink_port=9311),
                        env)
-    assert "sink-back" not in [c.name for c in stack]
-    gap = way_back_gap(("notifications_notification",), env)
-    assert gap is not None and "NOTIFICATIONS_DATABASE_URL is not SQLite" in gap
-    assert "will not bring the service's writes back" in gap
+    back = next(c for c in stack if c.name == "sink-back").argv
+    assert back[back.index("--schema") + 1] == "public"
 
 
 def test_the_way_back_ports_must_not_clash() -> None:

@@ -196,14 +196,12 @@ def up(plan_path: Path, host: str, port: int, var_dir: Path, seed: bool, traffic
     from strangler_proxy.plan.errors import PlanError
     from strangler_proxy.plan.io import load_plan
     from strangler_proxy.stack import (
-        SERVICE,
         StackError,
         StackSettings,
         cdc_http_port,
         components,
         embedded_kafka,
         stack_env,
-        way_back_gap,
     )
 
     try:
@@ -230,9 +228,6 @@ def up(plan_path: Path, host: str, port: int, var_dir: Path, seed: bool, traffic
         stack = components(plan, settings, env)
     except StackError as exc:
         raise click.ClickException(str(exc)) from exc
-    gap = way_back_gap(plan.services[SERVICE].data.owned, env)
-    if gap:
-        click.secho(f"up: {gap}", err=True, fg="yellow")
 
     from strangler_proxy.dashboard import Dashboard, Probe, render_table
     from strangler_proxy.supervisor import ComponentFailed, Supervisor, log_tail

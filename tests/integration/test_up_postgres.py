@@ -28,6 +28,7 @@ import pytest
 import sqlalchemy as sa
 
 from cdc.sinks.sqlalchemy_applier import engine_url
+from extracted.notifications.config import DEFAULT_ID_BASE as ID_BASE
 from tests.support.monolith_server import free_port
 from tests.support.postgres import PostgresServer
 from tests.support.stack import StackRun, stack_plan, user_env
@@ -61,8 +62,9 @@ def databases(postgres: PostgresServer) -> Iterator[tuple[str, str]]:
     engine = sa.create_engine(engine_url(postgres.url()))
     with engine.begin() as conn:
         conn.execute(sa.text("SELECT pg_drop_replication_slot(slot_name) FROM "
-                             "pg_replication_slots WHERE database = :db AND NOT active"),
-                     {"db": f"up_mono_{tag}"})
+                             "pg_replication_slots WHERE database IN (:db, :svc) "
+                             "AND NOT active"),
+                     {"db": f"up_mono_{tag}", "svc": f"up_svc_{tag}"})  # + the way back's
     engine.dispose()
 
 
@@ -130,7 +132,7 @@ def test_strangle_up_on_postgresql_syncs_and_carries_an_order_notification(
                     > sent + 1, 60, "orders did not send their notifications via the service")
 
         # CDC caught up: the service's mapped tables equal the monolith's, row by row
-        # (plus the notifications the service sent itself after the cutover)
+        # (two-way: the notifications the service sent itself are in the monolith too)
         deadline = time.monotonic() + 30
         while (problems := _compared(mono_url, svc_url)) and time.monotonic() < deadline:
             time.sleep(1)
@@ -184,10 +186,9 @@ def _compared(mono_url: str, svc_url: str) -> list[str]:
     for source, columns in COMPARED.items():
         mono = _rows(mono_url, source, columns)
         svc = _rows(svc_url, TABLES[source], columns)
-        if source == "notifications_notification":
-            if not any(i > max(mono) for i in svc):
-                problems.append("no notification sent by the service after the cutover")
-            svc = {i: r for i, r in svc.items() if i <= max(mono)}
+        if source == "notifications_notification" and not any(i >= ID_BASE for i in mono):
+            # two-way sync (data.owned): what the service sent is in the monolith too
+            problems.append("no notification sent by the service came back to the monolith")
         if mono != svc:
             diff = sorted(set(mono.items()) ^ set(svc.items()), key=str)[:3]
             problems.append(f"{source}: {len(mono)} vs {len(svc)} rows; e.g. {diff}")
@@ -197,7 +198,8 @@ def _compared(mono_url: str, svc_url: str) -> list[str]:
 def _order_reaches_the_service(run: StackRun, mono_url: str, svc_url: str) -> None:
     """An order through the proxy: the monolith notifies the customer, and CDC carries
     that notification into the service's own database, equal column by column."""
-    before = _query(mono_url, "SELECT coalesce(max(id), 0) FROM notifications_notification")
+    before = _query(mono_url, "SELECT coalesce(max(id), 0) FROM notifications_notification "
+                              "WHERE id < :base", base=ID_BASE)  # the monolith's own range
     customer = _query(mono_url, "SELECT id FROM accounts_customer ORDER BY id LIMIT 1")[0][0]
     product = _query(mono_url, "SELECT id FROM catalog_product WHERE active AND stock > 5 "
                                "ORDER BY id LIMIT 1")[0][0]
