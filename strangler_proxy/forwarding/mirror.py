@@ -135,7 +135,9 @@ class Mirror:
     ``candidate_error``, ``dropped``, ``skipped_candidate_down``, ``sink_error``.
 
     ``workers`` is the most connections per upstream, ``pipeline`` the most requests in
-    flight on one connection.
+    flight on one connection; requests offered within ``gather_s`` go out in one write
+    (measured on the proxy bench: writing at once, ~1.3 requests per write, cost ~10 µs
+    more CPU per mirrored request than gathering 2 to 5 ms; longer made no difference).
     """
 
     def __init__(
@@ -145,12 +147,14 @@ class Mirror:
         maxsize: int = 1000,
         workers: int = 8,
         response_cap: int = 1024 * 1024,
-        pipeline: int = 16,
+        pipeline: int = 32,
+        gather_s: float = 0.005,
     ) -> None:
         self.sink: ExchangeSink = sink or NullSink()
         self.maxsize = maxsize
         self.workers = workers
         self.pipeline = pipeline
+        self.gather_s = gather_s
         self.response_cap = response_cap
         self.outstanding = 0
         self.queue = _Depth(self)
@@ -243,7 +247,7 @@ class Mirror:
         if lane is None:
             lane = self._lanes[upstream] = Lane(
                 upstream, max_connections=self.workers, depth=self.pipeline,
-                response_cap=self.response_cap,
+                response_cap=self.response_cap, gather_s=self.gather_s,
             )
         breaker = self.breakers.get(upstream) or Breaker(threshold=5, cooldown_s=5.0)
         if candidate:
@@ -276,7 +280,7 @@ class Mirror:
         breaker = self._of(job.candidate)[2]
         if error in ("connect_error", "timeout"):
             breaker.failure(self.clock())
-        else:
+        elif breaker.failures or breaker.state != "closed":
             breaker.success()
         job.waiting -= 1
         if not job.waiting:

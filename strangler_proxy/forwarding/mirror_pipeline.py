@@ -216,7 +216,7 @@ class Lane:
         depth: int = 16,
         response_cap: int = 1024 * 1024,
         connect_timeout: float = 5.0,
-        gather_s: float = 0.002,
+        gather_s: float = 0.005,
     ) -> None:
         self.upstream = upstream
         self.gather_s = gather_s
