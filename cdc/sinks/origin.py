@@ -37,7 +37,7 @@ from cdc.sources.postgres.decode import SINK_ORIGIN_PREFIX
 from cdc.sources.sqlite.triggers import TXN
 from cdc.sources.sqlite.txids import SINK_TXID
 
-__all__ = ["SqliteSinkOrigin", "TransactionHooks", "tag_postgres_sessions"]
+__all__ = ["OriginUnavailable", "SqliteSinkOrigin", "TransactionHooks", "tag_postgres_sessions"]
 
 
 class TransactionHooks(Protocol):

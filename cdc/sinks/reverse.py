@@ -32,7 +32,7 @@ import sqlalchemy as sa
 import yaml
 
 from cdc.sinks.mapping import MappingError, sink_mapping
-from cdc.sinks.origin import SqliteSinkOrigin, tag_postgres_sessions
+from cdc.sinks.origin import OriginUnavailable, SqliteSinkOrigin, tag_postgres_sessions
 from cdc.sinks.sqlalchemy_applier import SqlAlchemyApplier, engine_url
 
 __all__ = [
@@ -206,7 +206,7 @@ def main(argv: list[str] | None = None) -> int:
                                 bootstrap_servers=args.bootstrap_servers, schema=args.schema,
                                 metrics_port=args.metrics_port, batch_size=args.batch_size,
                                 from_beginning=args.from_beginning)
-    except (MappingError, OSError, yaml.YAMLError) as exc:
+    except (MappingError, OriginUnavailable, OSError, yaml.YAMLError) as exc:
         log.error("reverse sink cannot start", extra={"error": str(exc)})
         return 2
 

@@ -68,6 +68,8 @@ def run_sink(settings: Settings, *, bootstrap_servers: str, topic_prefix: str, s
     engine = make_engine(settings.database_url)
     if plan_owned(plan_path):  # two-way sync: the service's capture must not echo our rows
         tag_postgres_sessions(engine, SINK_NAME)
+        with engine.connect():  # a session that cannot be tagged fails here, at start
+            pass
     applier = notifications_applier(engine, tables)
     if from_beginning:
         applier.restart_offsets()

@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime as dt
 import sqlite3
 from pathlib import Path
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -124,3 +125,37 @@ def test_a_failed_batch_leaves_txid_and_counter_untouched(
     assert db.execute("SELECT count(*) FROM sqlite_sequence WHERE name = 'shop_product'"
                       ).fetchone() == (0,)
     applier.engine.dispose()
+
+
+@pytest.mark.postgres
+def test_postgres_sessions_take_distinct_origins_or_refuse_clearly(postgres: Any) -> None:
+    import uuid
+
+    from cdc.sinks.origin import OriginUnavailable, tag_postgres_sessions
+    from cdc.sinks.sqlalchemy_applier import engine_url
+
+    url = postgres.create_database(f"o_{uuid.uuid4().hex[:8]}")
+    engine = sa.create_engine(engine_url(url))
+    tag_postgres_sessions(engine, "probe")
+    tag_postgres_sessions(engine, "probe")  # once per engine, however often asked
+    query = sa.text("SELECT external_id FROM pg_replication_origin_status"
+                    " JOIN pg_replication_origin ON roident = local_id")
+    with engine.connect() as one, engine.connect() as two:
+        names = {one.execute(sa.text("SELECT pg_replication_origin_session_is_setup()"))
+                 .scalar_one(), two.execute(sa.text(
+                     "SELECT pg_replication_origin_session_is_setup()")).scalar_one()}
+        assert names == {True}
+        active = set(one.execute(query).scalars())
+        assert {"strangler_sink:probe:0", "strangler_sink:probe:1"} <= active
+    engine.dispose()
+
+    role = f"nosuper_{uuid.uuid4().hex[:6]}"
+    admin = sa.create_engine(engine_url(url))
+    with admin.begin() as conn:
+        conn.execute(sa.text(f"CREATE ROLE {role} LOGIN"))
+    limited = sa.create_engine(engine_url(url.replace(f"//{postgres.user}@", f"//{role}@")))
+    tag_postgres_sessions(limited, "probe")
+    with pytest.raises(OriginUnavailable, match="needs superuser or EXECUTE"):
+        limited.connect()
+    limited.dispose()
+    admin.dispose()
