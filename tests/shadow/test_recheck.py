@@ -17,6 +17,7 @@ import httpx
 import pytest
 
 from strangler_proxy.plan.io import load_plan
+from strangler_proxy.shadow.engine import ShadowEngine
 from strangler_proxy.shadow.lag import (
     EXPECTED_POSITION_TAG,
     NOT_RECHECKED,
@@ -26,9 +27,11 @@ from strangler_proxy.shadow.lag import (
 )
 from strangler_proxy.shadow.observation import SOURCE_POSITION_HEADER, Exchange
 from strangler_proxy.shadow.recheck import LagRecheck, RecheckSettings
+from strangler_proxy.shadow.report import report_from_store
 from strangler_proxy.shadow.result import Outcome, judge
 from strangler_proxy.shadow.rules import CompareRules
 from strangler_proxy.shadow.sink import engine_from_plan
+from strangler_proxy.shadow.store import ShadowStore
 from tests.shadow.factories import exchange, obs
 
 RULES = CompareRules()
@@ -315,3 +318,38 @@ def test_the_plan_engine_without_recheck_when_turned_off(
     engine = engine_from_plan(lambda: loaded)
     engine.close()
     assert isinstance(engine.recheck, LagRecheck) and engine.recheck.settings.max_wait_s == 2.5
+
+
+def test_through_the_engine_lag_and_a_regression_land_in_the_report(tmp_path: Path) -> None:
+    """The real engine and store: deferred results come back and are tallied once."""
+    # the service has caught up since; the regression endpoint stays wrong
+    answers = {"/api/things/1": ({"n": 2}, {"n": 2}), "/api/things/2": ({"n": 2}, {"n": 5})}
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        monolith, candidate = answers[request.url.path]
+        body = monolith if request.url.host == "monolith.test" else candidate
+        return httpx.Response(200, json=body, headers={SOURCE_POSITION_HEADER: "seq:9.9"})
+
+    recheck = LagRecheck(lambda s: (MONOLITH, CANDIDATE), lambda s, r: RULES, FAST,
+                         transport=httpx.MockTransport(handler))
+    store = ShadowStore(f"sqlite:///{tmp_path / 'shadow.db'}")
+    engine = ShadowEngine(store, lambda s, r: RULES, flush_interval_s=0.02, recheck=recheck)
+    recheck.start(engine.submit)
+    lagging = behind_exchange()  # candidate at seq:7.7 answered {"n": 1}
+    wrong = behind_exchange()
+    wrong = replace(wrong, request=replace(wrong.request, path="/api/things/2",
+                                           route="/api/things/2", request_id="r2"))
+    for ex in (lagging, wrong):
+        engine.submit(replace(ex, request=replace(ex.request, ts=time.time())))
+    try:
+        deadline = time.monotonic() + 10
+        while sum(recheck.counts[k] for k in ("lag", "mismatch")) < 2:
+            assert time.monotonic() < deadline, recheck.counts
+            time.sleep(0.02)
+        assert recheck.flush(5) and engine.flush(5)
+        report = report_from_store(ShadowStore(store.url), "svc", now=time.time())
+    finally:
+        engine.close()
+    got = {e.endpoint.route: (e.compared, e.raw_mismatched, e.lag) for e in report.endpoints}
+    assert got == {"/api/things/{id}": (1, 0, 1), "/api/things/2": (1, 1, 0)}
+    assert recheck.counts == {"deferred": 2, "lag": 1, "mismatch": 1}
