@@ -8,9 +8,9 @@ the exchange is queued here instead of being counted, and a worker thread:
 
 1. asks the monolith the same request again (its answer carries the position it
    reflects, when the monolith reports one);
-2. asks the candidate, and keeps asking every ``poll_s`` while its position is behind
-   that answer's — so the pair compared is one where the candidate has applied
-   everything the monolith's answer reflects;
+2. asks the candidate, and keeps asking (every ``poll_s``, backing off to 1 s) while
+   its position is behind that answer's — so the pair compared is one where the
+   candidate has applied everything the monolith's answer reflects;
 3. compares the pair with the same rules: equal → **lag** (the first difference was
    the delay), still different with the candidate caught up → **mismatch**; when
    positions cannot be compared, it pauses (``settle_s``, doubling) and asks both
@@ -232,8 +232,9 @@ class LagRecheck:
 
         Every candidate answer is compared at once: agreement is lag, a caught-up
         difference a mismatch. While the candidate is behind the monolith's answer only
-        the candidate is asked again (every ``poll_s``); when positions cannot be
-        compared both are, after a pause that starts at ``settle_s`` and doubles.
+        the candidate is asked again (after ``poll_s``, growing by half each time up to
+        1 s, so a stuck sink is not hammered); when positions cannot be compared both
+        are, after a pause that starts at ``settle_s`` and doubles.
         """
         req = exchange.request
         urls = self.upstreams(req.service)
@@ -242,7 +243,7 @@ class LagRecheck:
         monolith_url, candidate_url = urls
         rules = self.rules_for(req.service, req.route)
         s = self.settings
-        settle = s.settle_s
+        settle, poll = s.settle_s, s.poll_s
         primary: Observation | None = None
         while True:
             if primary is None:
@@ -253,7 +254,7 @@ class LagRecheck:
             differs = _differs(judge(pair, rules))
             behind = differs is True and verdict is LagVerdict.BEHIND
             left = deadline - self.clock()
-            pause = min(s.poll_s if behind else settle, max(0.0, left))  # last ask at the end
+            pause = min(poll if behind else settle, max(0.0, left))  # last ask at the end
             step = recheck_step(differs, verdict, left > 0)
             if step is RecheckStep.LAG:
                 return step, with_verdict(exchange, RECHECKED_BEHIND)
@@ -262,7 +263,9 @@ class LagRecheck:
                 return step, with_verdict(evidence, RECHECKED_CURRENT)
             if self._stop.wait(pause):
                 return RecheckStep.UNRESOLVED, with_verdict(exchange, NOT_RECHECKED)
-            if not behind:
+            if behind:
+                poll = min(poll * 1.5, max(s.poll_s, 1.0))
+            else:
                 primary = None
                 settle *= 2
 

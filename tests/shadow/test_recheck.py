@@ -353,3 +353,14 @@ def test_through_the_engine_lag_and_a_regression_land_in_the_report(tmp_path: Pa
     got = {e.endpoint.route: (e.compared, e.raw_mismatched, e.lag) for e in report.endpoints}
     assert got == {"/api/things/{id}": (1, 0, 1), "/api/things/2": (1, 1, 0)}
     assert recheck.counts == {"deferred": 2, "lag": 1, "mismatch": 1}
+
+
+def test_a_stuck_candidate_is_polled_with_back_off() -> None:
+    up = Upstreams()
+    up.answers = {"monolith.test": ({"n": 2}, "seq:9.9"), "candidate.test": ({"n": 1}, "seq:7.7")}
+    settings = RecheckSettings(max_wait_s=1.0, poll_s=0.1)
+    step, _ = up.recheck(settings).resolve(behind_exchange(), time.monotonic() + 1.0)
+    assert step is RecheckStep.UNRESOLVED
+    # 0.1, 0.15, 0.225, 0.34 then the rest up to the deadline: not ten asks at 0.1 s
+    assert 4 <= up.calls["candidate.test"] <= 7, up.calls
+    assert up.calls["monolith.test"] == 1
