@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import struct
 from dataclasses import dataclass
-from typing import Final
+from typing import Final, NamedTuple
 
 from cdc.errors import DecodeError
 
@@ -54,15 +54,13 @@ UNCHANGED: Final = _Unchanged()
 Value = str | None | _Unchanged
 
 
-@dataclass(frozen=True, slots=True)
-class Begin:
+class Begin(NamedTuple):  # a named tuple: one per transaction, cheaper than a dataclass
     final_lsn: int
     commit_ts_us: int
     xid: int
 
 
-@dataclass(frozen=True, slots=True)
-class Commit:
+class Commit(NamedTuple):
     flags: int
     commit_lsn: int
     end_lsn: int
