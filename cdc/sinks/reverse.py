@@ -24,20 +24,24 @@ import signal
 import sqlite3
 import sys
 import threading
-from collections.abc import Iterable, Mapping
+import time
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
 import yaml
 
+from cdc.errors import KafkaError
+from cdc.sinks.consumer import SinkConsumer
 from cdc.sinks.mapping import MappingError, sink_mapping
 from cdc.sinks.origin import OriginUnavailable, SqliteSinkOrigin, tag_postgres_sessions
-from cdc.sinks.sqlalchemy_applier import SqlAlchemyApplier, engine_url
+from cdc.sinks.sqlalchemy_applier import ApplyError, SqlAlchemyApplier, engine_url
 
 __all__ = [
     "back_prefix",
     "back_topics",
+    "drain",
     "owned_tables",
     "reverse_tables",
     "run_reverse_sink",
@@ -134,6 +138,26 @@ def reverse_applier(engine: sa.Engine, reversed_tables: Mapping[str, Any], *,
     return applier
 
 
+def drain(consumer: SinkConsumer, *, quiet_s: float = 1.0, limit_s: float = 10.0,
+          clock: Callable[[], float] = time.monotonic) -> int:
+    """After a stop request: apply what is already on the broker, until nothing new came
+    for ``quiet_s`` (at most ``limit_s``); returns the records consumed. ``strangle up``
+    stops ``capture-back`` first, so with the memory-only embedded broker nothing the
+    service wrote is left unapplied when the broker goes away."""
+    consumed = 0
+    start = quiet_since = clock()
+    while clock() - quiet_since < quiet_s and clock() - start < limit_s:
+        try:
+            got = consumer.step()
+        except (ApplyError, KafkaError) as exc:
+            log.warning("drain stopped", extra={"error": str(exc)})
+            break
+        if got or not consumer.assigned.is_set():  # quiet counts once partitions are ours
+            consumed += got
+            quiet_since = clock()
+    return consumed
+
+
 def _read_plan(path: str) -> Mapping[str, Any]:
     plan = yaml.safe_load(Path(path).read_text("utf-8")) or {}
     if not isinstance(plan, Mapping):
@@ -144,7 +168,7 @@ def _read_plan(path: str) -> Mapping[str, Any]:
 def run_reverse_sink(*, plan_path: str, service: str, database_url: str, bootstrap_servers: str,
                      schema: str = "main", metrics_port: int = 0, batch_size: int = 1000,
                      from_beginning: bool = False) -> int:
-    from cdc.sinks.consumer import SinkConfig, SinkConsumer, serve_health
+    from cdc.sinks.consumer import SinkConfig, serve_health
 
     plan = _read_plan(plan_path)
     kafka = plan.get("kafka") or {}
@@ -169,6 +193,9 @@ def run_reverse_sink(*, plan_path: str, service: str, database_url: str, bootstr
                                             "into": sorted(applier.models)})
     try:
         consumer.run(stop)
+        drained = drain(consumer)
+        if drained:
+            log.info("drained before stopping", extra={"records": drained})
     finally:
         if server is not None:
             server.shutdown()

@@ -250,3 +250,50 @@ def _drop_slots(*urls: str) -> None:
                 conn.execute(sa.text("SELECT pg_drop_replication_slot(:s)"), {"s": slot})
             conn.commit()
         engine.dispose()
+
+
+@pytest.mark.kafka
+def test_drain_applies_what_is_on_the_broker_after_a_stop(tmp_path: Path,
+                                                          kafka_bootstrap: str) -> None:
+    """strangle up stops capture-back first, then sink-back drains: with a memory-only
+    broker, a service write relayed just before the stop still reaches the monolith."""
+    from cdc.sinks.reverse import drain
+
+    prefix = f"d{uuid.uuid4().hex[:8]}"
+    mono_url = sqlite_url(tmp_path / "monolith.sqlite3")
+    svc_url = f"sqlite:///{tmp_path / 'service.sqlite3'}"
+    run_monolith(["migrate", "-v", "0"], monolith_env(mono_url, tmp_path), cwd=tmp_path)
+    upgrade(svc_url)
+    install_capture(svc_url, ("notification", "preference"))
+    plan = {"kafka": {"topic_prefix": prefix}, "services": {"notifications": {"data": {
+        "tables": dict(DEFAULT_TABLES), "owned": OWNED}}}}
+    back = SqliteCapture(capture_config(plan, database_url=svc_url,
+                                        bootstrap_servers=kafka_bootstrap, http_port=0,
+                                        state_dir=tmp_path / "cdc-back"),
+                         offsets=MemoryOffsetStore(), serve_http=False)
+    svc_engine = make_engine(svc_url)
+    mono_engine = monolith_engine(mono_url)
+    reversed_tables = reverse_tables(owned_tables(plan, "notifications"))
+    consumer = SinkConsumer(
+        SinkConfig(bootstrap_servers=kafka_bootstrap, group_id=f"{prefix}-back",
+                   topics=back_topics(reversed_tables, back_prefix(prefix, "notifications"),
+                                      "main"), poll_timeout_s=0.2),
+        reverse_applier(mono_engine, reversed_tables, sink="notifications-back"))
+    try:
+        with _thread(back.run, back.stop):
+            _eventually(lambda: back.status().get("state") == "streaming", 30, "no capture")
+            with svc_engine.begin() as conn:
+                conn.execute(sa.text(
+                    "INSERT INTO notification (id, customer_id, channel, template, subject, "
+                    "body, status, created_at) VALUES (:i, 1, 'email', '', 's', 'b', 'sent', "
+                    "'2026-01-01 00:00:00')"), {"i": BASE + 7})
+            _eventually(lambda: (back.status().get("published") or 0) >= 1, 30,
+                        "the service's change was not relayed")
+        assert _one(mono_engine, "SELECT count(*) FROM notifications_notification") == 0
+        assert drain(consumer, quiet_s=2.0, limit_s=30.0) >= 1
+        assert _one(mono_engine, "SELECT subject FROM notifications_notification WHERE id = :i",
+                    i=BASE + 7) == "s"
+    finally:
+        consumer.close()
+        svc_engine.dispose()
+        mono_engine.dispose()
