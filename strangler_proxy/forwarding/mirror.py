@@ -259,10 +259,9 @@ class Mirror:
 
     async def _sweep(self) -> None:
         """Read timeouts of mirrored requests, checked every 0.1 s."""
-        loop = asyncio.get_running_loop()
         while True:
             await asyncio.sleep(0.1)
-            now = loop.time()
+            now = time.monotonic()
             for lane in list(self._lanes.values()):
                 lane.expire(now)
 
@@ -276,7 +275,7 @@ class Mirror:
         job.candidate_headers = headers
         job.candidate_body = body
         job.candidate_error = error
-        job.candidate_duration_s = time.monotonic() - call.sent_at if call.sent_at else 0.0
+        job.candidate_duration_s = time.monotonic() - call.started if call.started else 0.0
         breaker = self._of(job.candidate)[2]
         if error in ("connect_error", "timeout"):
             breaker.failure(self.clock())
@@ -291,7 +290,7 @@ class Mirror:
         error: str | None,
     ) -> None:
         job = cast(MirrorJob, call.tag)
-        duration = time.monotonic() - call.sent_at if call.sent_at else 0.0
+        duration = time.monotonic() - call.started if call.started else 0.0
         job.secondary = observation(
             "monolith-secondary", None if error and error != "body_too_large" else status,
             headers, body, duration, error,

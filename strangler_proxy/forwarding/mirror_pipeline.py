@@ -14,14 +14,18 @@ Rules that keep pipelining safe:
 * a connection the server ends (``Connection: close`` or a drop) re-sends the safe
   requests it did not answer, once, on another connection; the lane then stops
   pipelining to that upstream;
-* a connection whose oldest request waits longer than its read timeout fails every
-  request on it with ``timeout`` and is closed.
+* a request's read timeout and its duration count from when the server could start on
+  it — sent, and every request ahead of it on the connection answered (servers such as
+  uvicorn answer a pipeline one request at a time) — so queueing behind other mirrored
+  requests is not charged to the candidate. A request past its timeout fails with
+  ``timeout``; the connection is closed and the safe requests behind it are re-sent once.
 """
 
 from __future__ import annotations
 
 import asyncio
 import ssl
+import time
 from collections import deque
 from collections.abc import Callable
 from typing import cast
@@ -38,7 +42,7 @@ class Call:
     """One request to one upstream; ``done(call, status, headers, body, error)`` is called
     exactly once (``status`` None with an error kind when it failed)."""
 
-    __slots__ = ("attempt", "data", "done", "exclusive", "head", "read_timeout", "sent_at",
+    __slots__ = ("attempt", "data", "done", "exclusive", "head", "read_timeout", "started",
                  "tag")
 
     def __init__(
@@ -56,7 +60,7 @@ class Call:
         self.done = done
         self.tag = tag
         self.attempt = 0
-        self.sent_at = 0.0
+        self.started = 0.0  # time.monotonic() when it reached the head of its connection
 
 
 class PipeConnection(asyncio.Protocol):
@@ -87,7 +91,7 @@ class PipeConnection(asyncio.Protocol):
             if call.exclusive and inflight:
                 break
             backlog.popleft()
-            call.sent_at = now
+            call.started = 0.0 if inflight else now
             inflight.append(call)
             out.append(call.data)
             if call.exclusive:
@@ -159,6 +163,8 @@ class PipeConnection(asyncio.Protocol):
             self.fail_all("protocol_error")  # an answer nobody asked for
             return
         call = self.inflight.popleft()
+        if self.inflight:
+            self.inflight[0].started = time.monotonic()
         self.answered += 1
         if self._size > self.lane.response_cap:
             call.done(call, self._status, self._headers, b"", "body_too_large")
@@ -171,8 +177,16 @@ class PipeConnection(asyncio.Protocol):
         elif self.lane.backlog:
             self.lane.schedule()
 
-    def _retire(self, error: str) -> None:
-        """The connection is finished: safe unanswered calls go back to the lane once."""
+    def time_out(self) -> None:
+        """The oldest call waited past its read timeout: it fails, the connection closes
+        and the safe calls behind it go back to the lane once."""
+        call = self.inflight.popleft()
+        call.done(call, None, [], b"", "timeout")
+        self._retire("timeout", slow_server=False)
+
+    def _retire(self, error: str, *, slow_server: bool = True) -> None:
+        """The connection is finished: safe unanswered calls go back to the lane once
+        (and, when the server ended it, the lane stops pipelining to that upstream)."""
         self.closed = True
         if self.transport is not None:
             self.transport.close()
@@ -186,7 +200,8 @@ class PipeConnection(asyncio.Protocol):
             else:
                 call.done(call, None, [], b"", error)
         if retry:
-            self.lane.pipelining = False  # the server does not keep up with pipelines
+            if slow_server:
+                self.lane.pipelining = False  # the server does not keep up with pipelines
             self.lane.backlog.extendleft(reversed(retry))
         if self.lane.backlog:
             self.lane.schedule()
@@ -250,7 +265,7 @@ class Lane:
         if not backlog:
             return
         loop = asyncio.get_running_loop()
-        now = loop.time()
+        now = time.monotonic()
         depth = self.depth if self.pipelining else 1
         for conn in self.conns:
             conn.send_from(backlog, depth, now)
@@ -291,11 +306,12 @@ class Lane:
             self.conns.remove(conn)
 
     def expire(self, now: float) -> None:
-        """Fail the connections whose oldest call has waited past its read timeout."""
+        """Time out the calls that have waited at the head of a connection past their
+        read timeout (``now`` from time.monotonic())."""
         for conn in list(self.conns):
             inflight = conn.inflight
-            if inflight and now - inflight[0].sent_at > inflight[0].read_timeout:
-                conn.fail_all("timeout")
+            if inflight and now - inflight[0].started > inflight[0].read_timeout:
+                conn.time_out()
 
     def in_flight(self) -> int:
         return sum(len(c.inflight) for c in self.conns)

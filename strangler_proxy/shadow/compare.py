@@ -290,8 +290,7 @@ def same_raw(
         return False
     if not rules.status_only and body != c_body:
         return False
-    for name in rules.headers:
-        raw = name.encode("latin-1")
-        if _raw_values(headers, raw) != _raw_values(c_headers, raw):
+    for name in rules.raw_header_names:
+        if _raw_values(headers, name) != _raw_values(c_headers, name):
             return False
     return True

@@ -149,6 +149,13 @@ class CompareRules:
     _list_key_memo: dict[str, str | None] = field(
         default_factory=dict, repr=False, compare=False
     )
+    raw_header_names: tuple[bytes, ...] = field(
+        default=(), init=False, repr=False, compare=False
+    )  # ``headers`` as the proxy sees them (lower-case bytes), for compare.same_raw
+
+    def __post_init__(self) -> None:
+        names = tuple(h.lower().encode("latin-1") for h in self.headers)
+        object.__setattr__(self, "raw_header_names", names)
 
     def list_key(self, path: str) -> str | None:
         """The key field that makes the list at ``path`` a set, if any."""

@@ -239,6 +239,33 @@ def test_a_candidate_that_never_answers_times_out_and_trips_the_breaker() -> Non
     assert stats[("svc", "skipped_candidate_down")] == 1
 
 
+def test_waiting_behind_other_pipelined_requests_is_not_charged_to_the_candidate() -> None:
+    """The server answers one request at a time (like uvicorn), 0.2 s each: six pipelined
+    requests take 1.2 s in all, but none waited 0.5 s once the server could start on it."""
+
+    async def one_at_a_time(request: bytes) -> bytes:
+        await asyncio.sleep(0.2)
+        return await echo_line(request)
+
+    async def scenario() -> list[Exchange]:
+        reads: list[list[bytes]] = []
+        server, up = await raw_server(one_at_a_time, reads)
+        sink = ListSink()
+        mirror = Mirror(sink, workers=1, pipeline=16)
+        mirror.start()
+        for i in range(6):
+            mirror.offer(job(up, b"/q?i=%d" % i, read=0.5))
+        assert await mirror.drained(5)
+        await mirror.stop()
+        server.close()
+        assert reads[0] == [b"GET /q?i=%d HTTP/1.1" % i for i in range(6)]  # one pipeline
+        return sink.got
+
+    got = asyncio.run(scenario())
+    assert [ex.candidate.error for ex in got] == [None] * 6
+    assert all(0.15 < ex.candidate.duration_s < 0.45 for ex in got)
+
+
 def test_an_oversized_candidate_answer_is_recorded_without_its_body() -> None:
     async def big(request: bytes) -> bytes:
         return response(b"x" * 1000)
