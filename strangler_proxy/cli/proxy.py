@@ -24,7 +24,8 @@ def proxy(plan_path: os.PathLike[str], host: str, port: int, workers: int, log_l
 
     Environment: STRANGLER_ADMIN_TOKEN (Bearer token for /_strangler/status),
     STRANGLER_ACCESS_LOG=0 (no JSON access log), STRANGLER_SINK=module:factory
-    (where shadow exchanges go).
+    (where shadow exchanges go), STRANGLER_FAST_PATH=0 (forward everything through the
+    ASGI app instead of the protocol-level fast path).
     """
     import uvicorn
 
