@@ -5,6 +5,7 @@ connection-level behaviours only it implements (pipelining, backpressure, aborts
 from __future__ import annotations
 
 import json
+import signal
 import socket
 import threading
 import time
@@ -264,3 +265,21 @@ def test_idle_keep_alive_connection_is_closed_after_the_timeout(env: ProxyEnv) -
         assert f.read() == b""  # uvicorn's timeout_keep_alive (5 s) closes it
         idle = time.monotonic() - idle_from
     assert 4.5 <= idle <= 7.5
+
+
+def test_shutdown_lets_an_in_flight_fast_request_finish(tmp_path: Path) -> None:
+    with proxy_env(tmp_path, PLAN.replace("{raw}", "{dead}"), {"monolith": {}}) as e:
+        result: list[tuple[int, bytes]] = []
+
+        def slow_request() -> None:
+            status, _, body = e.request("GET", "/slow?s=1.5")
+            result.append((status, body))
+
+        worker = threading.Thread(target=slow_request)
+        worker.start()
+        time.sleep(0.5)
+        assert e.metric("strangler_forwarding_path_total", path="fast") >= 1
+        e.proxy.proc.send_signal(signal.SIGINT)
+        worker.join(10)
+        assert result == [(200, b'{"slow": true}')]
+        assert e.proxy.proc.wait(10) == 0
