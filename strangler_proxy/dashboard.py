@@ -70,6 +70,8 @@ class Probe:
     sink_url: str
     traffic_stats: Path | None
     service: str = "notifications"
+    back_capture_url: str | None = None  # the way back (data.owned), when it runs
+    back_sink_url: str | None = None
 
 
 @dataclass
@@ -88,6 +90,7 @@ class Dashboard:
             "shadow": self._shadow(),
             "cdc": self._cdc(),
             "traffic": self._traffic(),
+            **({"way_back": self._way_back()} if self.probe.back_sink_url else {}),
         }
 
     def _proxy(self, now: float) -> dict[str, Any] | None:
@@ -149,6 +152,22 @@ class Dashboard:
             out["dead_letters"] = sink.get("dead_lettered")
         return out
 
+    def _way_back(self) -> dict[str, Any]:
+        """The service → monolith sync: its capture's state and lag, the sink-back's."""
+        relay = (get_json(self.probe.back_capture_url + "/status")
+                 if self.probe.back_capture_url else None)
+        sink = get_json(str(self.probe.back_sink_url) + "/healthz")
+        out: dict[str, Any] = {"state": None, "lag_s": None, "sink_lag_s": None,
+                               "applied": None, "dead_letters": None}
+        if isinstance(relay, Mapping):
+            out["state"] = relay.get("state")
+            out["lag_s"] = relay.get("lag_seconds", relay.get("lag_s"))
+        if isinstance(sink, Mapping):
+            out["sink_lag_s"] = sink.get("lag_s")
+            out["applied"] = sink.get("applied")
+            out["dead_letters"] = sink.get("dead_lettered")
+        return out
+
     def _traffic(self) -> dict[str, Any] | None:
         path = self.probe.traffic_stats
         if path is None or not path.exists():
@@ -197,6 +216,12 @@ def render_table(snap: Mapping[str, Any], *, title: str) -> str:
                 f"sink lag {_num(cdc.get('sink_lag_s'), '.1f')} s, "
                 f"{_num(cdc.get('dead_letters'), 'd', '0')} dead letters"],
     ]
+    back = snap.get("way_back")
+    if back is not None:
+        figures.append(["way back", f"capture {back.get('state') or '?'}, lag "
+                                    f"{_num(back.get('lag_s'), '.1f')} s; sink-back lag "
+                                    f"{_num(back.get('sink_lag_s'), '.1f')} s, "
+                                    f"{_num(back.get('dead_letters'), 'd', '0')} dead letters"])
     if traffic is not None:
         figures.append(["traffic", f"{_num(traffic.get('requests'), 'd')} requests, "
                                    f"{_num(traffic.get('failed'), 'd')} failed"])

@@ -31,6 +31,10 @@ def test_table_shows_each_component_and_the_migration_figures() -> None:
     assert "812 samples, mismatch 1.23%" in text
     assert "relay streaming, lag 0.2 s; sink lag 1.5 s, 3 dead letters" in text
     assert "3100 requests, 0 failed" in text
+    assert "way back" not in text  # one-way stacks show no way-back line
+    both = render_table({**SNAP, "way_back": {"state": "streaming", "lag_s": 0.5,
+                                              "sink_lag_s": 2.0, "dead_letters": 1}}, title="t")
+    assert "capture streaming, lag 0.5 s; sink-back lag 2.0 s, 1 dead letters" in both
 
 
 def test_unknown_figures_render_as_dashes_not_errors() -> None:
@@ -59,3 +63,9 @@ def test_snapshot_survives_every_source_being_down(tmp_path: Path) -> None:
     assert snap["proxy"] is None and snap["service"] is None and snap["shadow"] is None
     assert snap["cdc"]["state"] is None and snap["traffic"] is None
     assert snap["components"] == {"proxy": {"pid": None, "up": False}}
+    assert "way_back" not in snap
+    back = Dashboard(Probe(plan_path=tmp_path / "missing.yaml", proxy_url=dead, cdc_url=dead,
+                           sink_url=dead, traffic_stats=None, back_capture_url=dead,
+                           back_sink_url=dead)).snapshot({})
+    assert back["way_back"] == {"state": None, "lag_s": None, "sink_lag_s": None,
+                                "applied": None, "dead_letters": None}

@@ -239,7 +239,10 @@ def up(plan_path: Path, host: str, port: int, var_dir: Path, seed: bool, traffic
         plan_path=Path(plan_path), proxy_url=proxy_url,
         cdc_url=f"http://127.0.0.1:{cdc_port}" if cdc_port else None,
         sink_url=f"http://127.0.0.1:{settings.sink_port}",
-        traffic_stats=(var_dir / "traffic.json") if traffic else None))
+        traffic_stats=(var_dir / "traffic.json") if traffic else None,
+        **({"back_capture_url": f"http://127.0.0.1:{settings.back_capture_port}",
+            "back_sink_url": f"http://127.0.0.1:{settings.back_sink_port}"}
+           if any(c.name == "sink-back" for c in stack) else {})))
     previous = signal.signal(signal.SIGTERM, _raise_stop)
     failed: str | None = None
     try:

@@ -228,8 +228,11 @@ def test_walkthrough_migrates_notifications_under_traffic(tmp_path: Path) -> Non
         own_before = max(i for i in back_at if i < ID_BASE)
         assert [i for i in mono_ids if own_before < i < ID_BASE], \
             "the monolith's own notifications of the rollback window, below the service range"
+        status = run.last_status()
         for name in ("sink", "sink-back", "capture-back"):
-            assert run.last_status()["components"][name]["up"], name
+            assert status["components"][name]["up"], name
+        assert status["way_back"]["state"] == "streaming", status["way_back"]
+        assert status["way_back"]["applied"] and not status["way_back"]["dead_letters"]
     finally:
         code = run.stop()
     assert code == 0, run.stderr()
