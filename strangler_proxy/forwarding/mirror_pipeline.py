@@ -116,14 +116,8 @@ class PipeConnection(asyncio.Protocol):
             self._finish(keep_alive=False)  # body delimited by the connection's end
         self._retire("closed")
 
-    # httptools callbacks
-    def on_message_begin(self) -> None:
-        self._headers = []
-        self._body = []
-        self._size = 0
-        self._head_done = False
-        self._framed = False
-
+    # httptools callbacks (no on_message_begin: httptools skips callbacks a protocol does
+    # not define, and _finish resets the per-response state instead)
     def on_header(self, name: bytes, value: bytes) -> None:
         name = name.lower()
         if name == b"content-length" or name == b"transfer-encoding":
@@ -158,7 +152,12 @@ class PipeConnection(asyncio.Protocol):
 
     # completion
     def _finish(self, keep_alive: bool) -> None:
+        status, headers, body, size = self._status, self._headers, self._body, self._size
+        self._headers = []
+        self._body = []
+        self._size = 0
         self._head_done = False
+        self._framed = False
         if not self.inflight:
             self.fail_all("protocol_error")  # an answer nobody asked for
             return
@@ -166,12 +165,10 @@ class PipeConnection(asyncio.Protocol):
         if self.inflight:
             self.inflight[0].started = time.monotonic()
         self.answered += 1
-        if self._size > self.lane.response_cap:
-            call.done(call, self._status, self._headers, b"", "body_too_large")
+        if size > self.lane.response_cap:
+            call.done(call, status, headers, b"", "body_too_large")
         else:
-            body = self._body
-            call.done(call, self._status, self._headers,
-                      body[0] if len(body) == 1 else b"".join(body), None)
+            call.done(call, status, headers, body[0] if len(body) == 1 else b"".join(body), None)
         if not keep_alive:
             self._retire("closed")
         elif self.lane.backlog:
