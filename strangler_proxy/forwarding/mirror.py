@@ -54,12 +54,12 @@ class MirrorJob:
     target: bytes  # request-target as forwarded (path + query, byte-exact)
     path: bytes
     query: bytes
-    headers: tuple[Header, ...]  # as forwarded to the primary
+    headers: Sequence[Header]  # as forwarded to the primary (list or tuple)
     body: bytes
     request_id: str
     ts: float
     primary_status: int
-    primary_headers: tuple[Header, ...]
+    primary_headers: Sequence[Header]
     primary_body: bytes
     primary_duration_s: float
     candidate: Upstream
@@ -196,7 +196,7 @@ class Mirror:
         self.outstanding += 1
         body = RequestBody(job.body, True)
         method = job.method.encode()
-        headers = job.headers + ((DRY_RUN,) if job.dry_run else ())
+        headers = (*job.headers, DRY_RUN) if job.dry_run else job.headers
         cand, lane, _ = self._of(job.candidate)
         data = request_head(method, cand.base_path + job.target, headers, body) + job.body
         job.waiting = 1
