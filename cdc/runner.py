@@ -63,7 +63,7 @@ __all__ = ["PgCapture"]
 
 log = logging.getLogger("cdc.runner")
 
-SERVICE_EVERY = 512  # messages between Kafka polls / acks while busy
+SERVICE_EVERY = 512  # messages read per batch; Kafka polls / acks between batches
 _ROW_TAGS = frozenset(b"IUDT")  # Insert Update Delete Truncate
 LAG_QUERY_EVERY_S = 5.0
 STATUS_EVERY_S = 2.0
@@ -355,69 +355,64 @@ class PgCapture:
             )
         one_record = fast.handle if fast is not None else None
         echo = False  # the transaction in hand was written by a strangler sink: drop it
-        received = 0
         now = time.monotonic()
         self._next_heartbeat = now + self.config.heartbeat_interval_s
         self._next_periodic = now
+        read_batch = stream.read_batch
         while not self._stop.is_set():
-            got = stream.read()
-            if got is None:
+            batch = read_batch(SERVICE_EVERY)
+            if not batch:
                 self._service(idle=True)
                 # the socket wakes us for WAL only: with records in flight, come back
                 # soon for their confirmations so the slot is acknowledged promptly
                 stream.wait(0.002 if tracker.in_flight else 0.05)
                 continue
-            payload, lsn = got
-            tag = payload[0]
-            if echo and tag in _ROW_TAGS:
-                continue
-            if (
-                (tag == 0x49 or tag == 0x55)  # Insert, Update
-                and one_record is not None
-                and txn is not None
-                and one_record(payload, lsn, txn)
-            ):
-                received += 1
-                if received % SERVICE_EVERY == 0:
-                    self._service(idle=False)
-                continue
-            try:
-                msg = decode(payload)
-                changes = feed(msg, lsn)
-            except DecodeError as exc:
-                raise DecodeError(
-                    f"poison change at LSN {format_lsn(lsn)}: {exc}. Nothing from this "
-                    "transaction on was acknowledged; fix the column type or value and restart"
-                ) from exc
-            cls = msg.__class__
-            if cls is Begin:
-                echo = False
-                txn = tracker.begin()
-                if meta is not None:
-                    assert isinstance(msg, Begin)
-                    meta.begin(msg, txn)
-            elif cls is Origin:
-                assert isinstance(msg, Origin)
-                echo = is_sink_origin(msg.name)
-            elif changes:
-                if meta is not None:
-                    changes = meta.annotate(changes)
-                for change in changes:
-                    publish(change, txn)
-                self._last_change = changes[-1]
-            elif cls is LogicalMessage:
-                assert isinstance(msg, LogicalMessage)
-                self._publish_message(msg, txn, assembler.begin)
-            elif cls is Commit and txn is not None:
-                assert isinstance(msg, Commit)
-                if meta is not None:
-                    meta.end(msg, txn)
-                tracker.commit(txn, msg.end_lsn)
-                self._unacked_commits.append((msg.end_lsn, msg.commit_ts_us))
-                txn = None
-            received += 1
-            if received % SERVICE_EVERY == 0:
-                self._service(idle=False)
+            for payload, lsn in batch:
+                tag = payload[0]
+                if echo and tag in _ROW_TAGS:
+                    continue
+                if (
+                    (tag == 0x49 or tag == 0x55)  # Insert, Update
+                    and one_record is not None
+                    and txn is not None
+                    and one_record(payload, lsn, txn)
+                ):
+                    continue
+                try:
+                    msg = decode(payload)
+                    changes = feed(msg, lsn)
+                except DecodeError as exc:
+                    raise DecodeError(
+                        f"poison change at LSN {format_lsn(lsn)}: {exc}. Nothing from this "
+                        "transaction on was acknowledged; fix the column type or value and restart"
+                    ) from exc
+                cls = msg.__class__
+                if cls is Begin:
+                    echo = False
+                    txn = tracker.begin()
+                    if meta is not None:
+                        assert isinstance(msg, Begin)
+                        meta.begin(msg, txn)
+                elif cls is Origin:
+                    assert isinstance(msg, Origin)
+                    echo = is_sink_origin(msg.name)
+                elif changes:
+                    if meta is not None:
+                        changes = meta.annotate(changes)
+                    for change in changes:
+                        publish(change, txn)
+                    self._last_change = changes[-1]
+                elif cls is LogicalMessage:
+                    assert isinstance(msg, LogicalMessage)
+                    self._publish_message(msg, txn, assembler.begin)
+                elif cls is Commit and txn is not None:
+                    assert isinstance(msg, Commit)
+                    if meta is not None:
+                        meta.end(msg, txn)
+                    tracker.commit(txn, msg.end_lsn)
+                    self._unacked_commits.append((msg.end_lsn, msg.commit_ts_us))
+                    txn = None
+            self._service(idle=False)
         self._drain()
 
     def _publish_message(self, msg: LogicalMessage, txn: Txn[int] | None, begin: Begin | None

@@ -100,6 +100,21 @@ class ReplicationStream:
             return None
         return msg.payload, msg.data_start
 
+    def read_batch(self, limit: int) -> list[tuple[bytes, int]]:
+        """Up to ``limit`` buffered messages as (payload, LSN), without waiting."""
+        out: list[tuple[bytes, int]] = []
+        append = out.append
+        read = self._cur.read_message
+        try:
+            for _ in range(limit):
+                msg = read()
+                if msg is None:
+                    break
+                append((msg.payload, msg.data_start))
+        except psycopg2.Error as exc:
+            raise SourceError(f"replication stream from slot {self.slot} broke: {exc}") from exc
+        return out
+
     def wait(self, timeout_s: float) -> None:
         select.select([self._conn], [], [], timeout_s)
 
