@@ -415,26 +415,31 @@ class PgCapture:
             self._service(idle=False)
         self._drain()
 
-    def _publish_message(self, msg: LogicalMessage, txn: Txn[int] | None, begin: Begin | None
-                         ) -> None:
+    def _publish_message(
+        self, msg: LogicalMessage, txn: Txn[int] | None, begin: Begin | None
+    ) -> None:
         """``pg_logical_emit_message()`` → ``<prefix>.message``. A transactional message
         belongs to its transaction's delivery; a non-transactional one (sent as soon as
         PostgreSQL decodes it) is acknowledged at its own LSN once Kafka confirmed it."""
         assert self._publisher is not None
         publisher = self._publisher
-        in_txn = msg.transactional and txn is not None and begin is not None
+        owner: Txn[int] | None
+        if msg.transactional and txn is not None and begin is not None:
+            commit, ts_us, xid, owner = begin.final_lsn, begin.commit_ts_us, begin.xid, txn
+        else:
+            commit, ts_us, xid, owner = msg.lsn, time.time_ns() // 1000, None, None
         rec = message_record(
             publisher.connector,
             prefix=msg.prefix,
             content=msg.content,
-            position=SourcePosition(begin.final_lsn if in_txn and begin else msg.lsn, msg.lsn),
-            ts_us=begin.commit_ts_us if in_txn and begin else time.time_ns() // 1000,
-            tx_id=begin.xid if in_txn and begin else None,
+            position=SourcePosition(commit, msg.lsn),
+            ts_us=ts_us,
+            tx_id=xid,
             lsn=msg.lsn,
             now_ns=publisher.clock_ns(),
         )
-        if in_txn:
-            publisher.publish_record(rec, txn)
+        if owner is not None:
+            publisher.publish_record(rec, owner)
         else:
             own = self._tracker.begin()
             publisher.publish_record(rec, own)

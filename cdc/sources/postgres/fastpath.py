@@ -94,8 +94,9 @@ class OneRecordPath:
             entry = self._entries[relid] = _Entry(codec, template)
         return entry
 
-    def _callback(self, txn: Txn[Any], entry: _Entry, op: str, begin: Begin, lsn: int
-                  ) -> DeliveryCallback:
+    def _callback(
+        self, txn: Txn[Any], entry: _Entry, op: str, begin: Begin, lsn: int
+    ) -> DeliveryCallback:
         """One counting callback per transaction; per record only with a delivery hook."""
         hook = self._hook
         if hook is not None:
