@@ -188,6 +188,7 @@ class ShadowEngine:
 
     def _run(self) -> None:
         waiting: list[threading.Event] = []
+        idle = 0  # empty polls in a row: an idle engine polls 5x less often
         while True:
             stopping = self._stop.is_set()
             while self._flush_waiters:  # taken before the inbox is looked at
@@ -212,6 +213,7 @@ class ShadowEngine:
                 with self._lock:
                     self._store_errors += 1
             if batch:
+                idle = 0
                 continue
             if waiting and not (self._pending or self._pending_samples):
                 for done in waiting:
@@ -219,7 +221,8 @@ class ShadowEngine:
                 waiting.clear()
             if stopping:
                 break
-            time.sleep(self.poll_s)
+            idle += 1
+            time.sleep(self.poll_s if idle < 50 or waiting else self.poll_s * 5)
         if self._pending or self._pending_samples:
             self._write()
 
