@@ -15,7 +15,9 @@ Kafka, acknowledges what was confirmed and exits.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import gc
 import json
 import logging
 import os
@@ -72,6 +74,36 @@ OFFSET_EVERY_S = 5.0
 
 class _SnapshotStopped(Exception):
     pass
+
+
+_gc_lock = threading.Lock()
+_gc_streams = 0
+_gc_saved: tuple[int, int, int] | None = None
+YOUNG_GC_THRESHOLD = 20_000
+
+
+@contextlib.contextmanager
+def _fewer_young_collections() -> Any:
+    """While streaming, collect the youngest generation every 20,000 allocations, not 700.
+
+    Each transaction leaves a few GC-tracked objects (its Txn, its delivery callback)
+    alive until Kafka confirms it — thousands in flight — and the default threshold had
+    the collector scan them every ~100 transactions (~8% of the CPU of single-row
+    transactions). Restored when the last stream in the process ends."""
+    global _gc_streams, _gc_saved
+    with _gc_lock:
+        if _gc_streams == 0:
+            _gc_saved = gc.get_threshold()
+            if _gc_saved[0] < YOUNG_GC_THRESHOLD:
+                gc.set_threshold(YOUNG_GC_THRESHOLD, *_gc_saved[1:])
+        _gc_streams += 1
+    try:
+        yield
+    finally:
+        with _gc_lock:
+            _gc_streams -= 1
+            if _gc_streams == 0 and _gc_saved is not None:
+                gc.set_threshold(*_gc_saved)
 
 
 class _TransactionMetadata:
@@ -267,7 +299,8 @@ class PgCapture:
         self._state = "streaming"
         self.metrics.streaming.set(1)
         log.info("streaming", extra={"slot": cfg.slot, "publication": cfg.publication})
-        self._stream_loop()
+        with _fewer_young_collections():
+            self._stream_loop()
 
     # -- snapshot --------------------------------------------------------------------
 
