@@ -12,8 +12,8 @@ Rules that keep pipelining safe:
 * only safe methods (GET, OPTIONS, TRACE) are pipelined; anything else — mirrored
   writes, HEAD — is *exclusive*: written on an idle connection, nothing behind it;
 * a connection the server ends (``Connection: close`` or a drop) re-sends the safe
-  requests it did not answer, once, on another connection; the lane then stops
-  pipelining to that upstream;
+  requests it did not answer, once, on another connection; a server that answered
+  ``Connection: close`` with requests still queued behind gets no pipelines any more;
 * a request's read timeout and its duration count from when the server could start on
   it — sent, and every request ahead of it on the connection answered (servers such as
   uvicorn answer a pipeline one request at a time) — so queueing behind other mirrored
@@ -114,7 +114,8 @@ class PipeConnection(asyncio.Protocol):
             return
         if self.inflight and self._head_done and not self._framed:
             self._finish(keep_alive=False)  # body delimited by the connection's end
-        self._retire("closed")
+        if not self.closed:  # may also be an idle keep-alive close racing a write
+            self._retire("closed", stop_pipelining=False)
 
     # httptools callbacks (no on_message_begin: httptools skips callbacks a protocol does
     # not define, and _finish resets the per-response state instead)
@@ -169,8 +170,8 @@ class PipeConnection(asyncio.Protocol):
             call.done(call, status, headers, b"", "body_too_large")
         else:
             call.done(call, status, headers, body[0] if len(body) == 1 else b"".join(body), None)
-        if not keep_alive:
-            self._retire("closed")
+        if not keep_alive:  # the server says it ends here: it does not do pipelines
+            self._retire("closed", stop_pipelining=bool(self.inflight))
         elif self.lane.backlog:
             self.lane.schedule()
 
@@ -179,11 +180,10 @@ class PipeConnection(asyncio.Protocol):
         and the safe calls behind it go back to the lane once."""
         call = self.inflight.popleft()
         call.done(call, None, [], b"", "timeout")
-        self._retire("timeout", slow_server=False)
+        self._retire("timeout", stop_pipelining=False)
 
-    def _retire(self, error: str, *, slow_server: bool = True) -> None:
-        """The connection is finished: safe unanswered calls go back to the lane once
-        (and, when the server ended it, the lane stops pipelining to that upstream)."""
+    def _retire(self, error: str, *, stop_pipelining: bool) -> None:
+        """The connection is finished: safe unanswered calls go back to the lane once."""
         self.closed = True
         if self.transport is not None:
             self.transport.close()
@@ -196,9 +196,9 @@ class PipeConnection(asyncio.Protocol):
                 retry.append(call)
             else:
                 call.done(call, None, [], b"", error)
+        if stop_pipelining:
+            self.lane.pipelining = False
         if retry:
-            if slow_server:
-                self.lane.pipelining = False  # the server does not keep up with pipelines
             self.lane.backlog.extendleft(reversed(retry))
         if self.lane.backlog:
             self.lane.schedule()

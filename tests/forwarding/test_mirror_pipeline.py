@@ -213,6 +213,49 @@ def test_a_server_closing_after_each_answer_still_answers_every_request() -> Non
     assert not pipelining  # unanswered requests were re-sent one at a time
 
 
+def test_a_connection_dropped_unanswered_is_retried_and_pipelining_stays_on() -> None:
+    """What a keep-alive connection closed by the server just as a pipeline is written
+    looks like: nothing answered, the connection gone."""
+    connections = 0
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        nonlocal connections
+        connections += 1
+        if connections == 1:
+            await reader.read(65536)
+            writer.close()
+            return
+        buf = b""
+        while True:
+            data = await reader.read(65536)
+            if not data:
+                return
+            buf += data
+            while b"\r\n\r\n" in buf:
+                head, buf = buf.split(b"\r\n\r\n", 1)
+                writer.write(response(head.split(b"\r\n", 1)[0]))
+
+    async def scenario() -> tuple[list[Exchange], bool]:
+        server = await asyncio.start_server(serve, "127.0.0.1", 0)
+        up = Upstream.from_url(f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}")
+        sink = ListSink()
+        mirror = Mirror(sink, workers=1, pipeline=16)
+        mirror.start()
+        for i in range(4):
+            mirror.offer(job(up, b"/d?i=%d" % i))
+        assert await mirror.drained(5)
+        pipelining = mirror._lanes[up].pipelining
+        await mirror.stop()
+        server.close()
+        return sink.got, pipelining
+
+    got, pipelining = asyncio.run(scenario())
+    assert sorted(ex.candidate.body for ex in got) == [
+        b"GET /d?i=%d HTTP/1.1" % i for i in range(4)
+    ]
+    assert pipelining
+
+
 def test_a_candidate_that_never_answers_times_out_and_trips_the_breaker() -> None:
     async def never(request: bytes) -> bytes:
         await asyncio.sleep(30)
