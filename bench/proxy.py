@@ -34,6 +34,8 @@ from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
+from bench._python_cost import python_cost
+
 ROOT = Path(__file__).resolve().parents[1]
 PATH = "/api/items/42?expand=1"
 PLAN = """
@@ -398,6 +400,9 @@ def main(argv: list[str]) -> int:
                 for case in ("healthy", "dead", "slow")
             }
         result["ratios"] = ratios
+        # the part of the proxy's CPU per request that is its own Python, measured
+        # in-process without sockets (bench/_python_cost.py)
+        result["python_us_per_request"] = python_cost()
         result["goals"] = {
             "proxy_vs_nginx_throughput": ">= 0.5",
             "asgi_backend_proxy_vs_nginx_throughput": ">= 0.5",
