@@ -169,8 +169,9 @@ class LagRecheck:
         """Stop re-checking; what is still queued is handed back to be counted by
         positions alone (``abandoned``)."""
         self._stop.set()
+        deadline = time.monotonic() + timeout  # one bound for all workers, not one each
         for thread in self._threads:
-            thread.join(timeout)
+            thread.join(max(0.0, deadline - time.monotonic()))
         while True:
             try:
                 exchange, _ = self._queue.get_nowait()
