@@ -220,7 +220,8 @@ class LagRecheck:
                 continue
             try:
                 step, verdict = self.resolve(exchange, deferred_at + self.settings.max_wait_s)
-                self._hand_back(verdict, step.value)
+                gave_up = dict(verdict.tags).get(EXPECTED_POSITION_TAG) == NOT_RECHECKED
+                self._hand_back(verdict, "abandoned" if gave_up else step.value)
             except Exception:  # never lose the exchange: count it by positions
                 log.exception("lag re-check failed",
                               extra={"request_id": exchange.request.request_id})

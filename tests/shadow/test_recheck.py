@@ -364,3 +364,22 @@ def test_a_stuck_candidate_is_polled_with_back_off() -> None:
     # 0.1, 0.15, 0.225, 0.34 then the rest up to the deadline: not ten asks at 0.1 s
     assert 4 <= up.calls["candidate.test"] <= 7, up.calls
     assert up.calls["monolith.test"] == 1
+
+
+def test_close_interrupts_a_long_recheck_and_hands_it_back() -> None:
+    up = Upstreams()
+    up.answers = {"monolith.test": ({"n": 2}, "seq:9.9"), "candidate.test": ({"n": 1}, "seq:7.7")}
+    recheck = up.recheck(RecheckSettings(max_wait_s=30, poll_s=0.05))
+    engine = Engine()
+    recheck.start(engine.submit)
+    ex = behind_exchange()
+    assert recheck(ex, judge(ex, RULES)) is True
+    deadline = time.monotonic() + 5
+    while up.calls["candidate.test"] < 2:  # it is polling the stuck candidate
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    started = time.monotonic()
+    recheck.close()
+    assert time.monotonic() - started < 2
+    assert [verdict_of(e) for e in engine.got] == [NOT_RECHECKED]  # positions decide
+    assert recheck.counts == {"deferred": 1, "abandoned": 1}
