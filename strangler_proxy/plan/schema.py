@@ -142,10 +142,9 @@ def plan_schema() -> dict[str, Any]:
                     "owned": {
                         "type": "array",
                         "items": {"type": "string", "minLength": 1},
-                        "uniqueItems": True,
-                        "description": "keys of data.tables the service writes: their "
-                                       "changes in the service are synced back to the "
-                                       "monolith",
+                        "description": "keys of data.tables the service writes, each "
+                                       "once: their changes in the service are synced "
+                                       "back to the monolith",
                     },
                 },
                 K.DATA,
