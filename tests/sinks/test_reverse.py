@@ -8,6 +8,7 @@ nothing applied by a sink is captured again."""
 
 from __future__ import annotations
 
+import logging
 import re
 import textwrap
 import threading
@@ -297,3 +298,20 @@ def test_drain_applies_what_is_on_the_broker_after_a_stop(tmp_path: Path,
         consumer.close()
         svc_engine.dispose()
         mono_engine.dispose()
+
+
+def test_the_command_refuses_a_plan_without_owned_tables(
+        tmp_path: Path, capfd: pytest.CaptureFixture[str]) -> None:
+    from cdc.sinks.reverse import main
+
+    plan = tmp_path / "plan.yaml"
+    plan.write_text("services:\n  notifications:\n    data: {tables: {a_t: t}}\n")
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    try:
+        assert main(["--plan", str(plan), "--service", "notifications", "--bootstrap-servers",
+                     "k:1", "--database-url", f"sqlite:///{tmp_path / 'm.sqlite3'}"]) == 2
+    finally:  # main() configured JSON logging for the process; leave the session's alone
+        root.handlers[:], root.level = handlers, level
+    out = capfd.readouterr().out
+    assert "reverse sink cannot start" in out and "lists no table: nothing comes back" in out

@@ -1,0 +1,38 @@
+"""extracted/notifications/capture.py: the service's capture for the way back (pure parts;
+the running capture is exercised in tests/sinks/test_reverse.py and the walkthrough)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from cdc.sinks.mapping import MappingError
+from extracted.notifications.capture import capture_config, owned_service_tables
+
+PLAN = {"kafka": {"topic_prefix": "shop"}, "cdc": {"heartbeat_interval_s": 3},
+        "services": {"notifications": {"data": {
+            "tables": {"notifications_notification": "notification",
+                       "accounts_customer": "customer"},
+            "owned": ["notifications_notification"]}}}}
+
+
+@pytest.mark.parametrize(("url", "schema"), [("sqlite:///var/n.sqlite3", "main"),
+                                             ("postgresql://app@db/n", "public")])
+def test_capture_config_covers_the_owned_tables_only(url: str, schema: str) -> None:
+    config = capture_config(PLAN, database_url=url, bootstrap_servers="k:9092", http_port=9466,
+                            state_dir=Path("/srv/var/cdc-notifications"))
+    assert config.tables == (f"{schema}.notification",)  # not the read-only customer
+    assert config.topic_prefix == "shop.notifications"
+    assert config.slot == config.publication == "strangler_shop_notifications"
+    assert config.snapshot_mode == "no_data"  # the monolith has everything older
+    assert config.heartbeat_interval_s == 3
+    assert config.offsets == {"backend": "file",
+                              "path": "/srv/var/cdc-notifications/offsets.json"}
+
+
+def test_no_owned_tables_means_nothing_to_capture() -> None:
+    plan = {"services": {"notifications": {"data": {"tables": {"a": "b"}}}}}
+    assert owned_service_tables(plan) == ()
+    with pytest.raises(MappingError, match="not in the plan"):
+        owned_service_tables({"services": {}})
