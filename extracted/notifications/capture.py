@@ -19,6 +19,7 @@ was captured by an earlier run, whose offset is resumed.
 
 from __future__ import annotations
 
+import logging
 import signal
 import sqlite3
 from collections.abc import Mapping
@@ -31,6 +32,7 @@ from cdc.sources.sqlite import triggers
 from cdc.sources.sqlite.source import database_path
 
 SERVICE = "notifications"
+log = logging.getLogger("extracted.notifications.capture")
 
 
 def owned_service_tables(plan: Mapping[str, Any]) -> tuple[str, ...]:
@@ -66,6 +68,33 @@ def capture_config(plan: Mapping[str, Any], *, database_url: str, bootstrap_serv
     )
 
 
+def forget_foreign_offset(config: CdcConfig) -> bool:
+    """Drop a stored offset beyond the database's changelog: it belongs to an earlier
+    database at the same path (say the service's file was deleted and migrated anew), and
+    resuming after it would skip this one's first changes. Returns whether it did."""
+    from cdc.offsets import open_store
+    from cdc.sources.sqlite.relay import read_offset
+    from cdc.sources.sqlite.source import SqliteSourceConfig
+
+    source = SqliteSourceConfig(database=database_path(config.database_url),
+                                topic_prefix=config.topic_prefix)
+    store = open_store(config.offsets, default_dir=config.state_dir)
+    offset = read_offset(store, source.offset_name)
+    if offset is None:
+        return False
+    conn = sqlite3.connect(str(source.database), timeout=30)
+    try:
+        position = triggers.changelog_position(conn)
+    finally:
+        conn.close()
+    if offset <= position:
+        return False
+    log.warning("offset beyond the changelog: another database was here; starting afresh",
+                extra={"offset": offset, "changelog_position": position})
+    store.delete(source.offset_name)
+    return True
+
+
 def run_capture(plan_path: str, *, database_url: str, bootstrap_servers: str, http_port: int,
                 state_dir: Path) -> int:
     import yaml
@@ -82,6 +111,7 @@ def run_capture(plan_path: str, *, database_url: str, bootstrap_servers: str, ht
     capture: SqliteCapture | PgCapture
     if database_url.startswith("sqlite"):
         install_capture(database_url, tuple(t.split(".")[-1] for t in config.tables))
+        forget_foreign_offset(config)
         capture = SqliteCapture(config)
     else:  # logical decoding: publication + slot strangler_<prefix>, created on first run
         capture = PgCapture(config)
