@@ -4,7 +4,7 @@ callbacks, without ASGI, tasks or futures.
 :class:`~strangler_proxy.forwarding.server_protocol.ProxyHttpProtocol` parses the
 request with uvicorn's httptools parser and asks :meth:`FastPath.exchange` whether it can
 take it. Requests it cannot take safely go to the ASGI app (``app.py`` → ``handler.py``)
-unchanged: the admin prefix, HTTP/1.0, upgrades, ``Expect: 100-continue``, chunked or
+unchanged: the admin prefix, upgrades, ``Expect: 100-continue``, chunked or
 large (> :data:`FAST_BODY_MAX`) request bodies, oversized or contradictory headers (the
 handler answers 431/413/400).
 
@@ -217,6 +217,7 @@ class Exchange:
     retried = False
     status = 0
     chunked = False
+    close_delimited = False  # an HTTP/1.0 client: unframed bodies end with the connection
     no_body = False
     paused = False
     capture: list[bytes] | None = None
@@ -393,7 +394,7 @@ class Exchange:
         pending += [b"%s: %s\r\n" % header for header in headers]
         no_body = self.method == "HEAD" or status == 204 or status == 304
         self.no_body = no_body
-        if not no_body and not conn.has_length:
+        if not no_body and not conn.has_length and not self.close_delimited:
             self.chunked = True
             pending.append(b"transfer-encoding: chunked\r\n")
         if not self.keep_alive:
