@@ -312,12 +312,12 @@ class Handler:
             target=path_qs,
             path=raw_path,
             query=query,
-            headers=tuple(headers),
+            headers=headers,  # never mutated after the request is sent
             body=body,
             request_id=rid,
             ts=time.time(),
             primary_status=status,
-            primary_headers=tuple(response_headers),
+            primary_headers=response_headers,  # a connection replaces, never mutates, it
             primary_body=primary_body,
             primary_duration_s=time.perf_counter() - started,
             candidate=shadow.upstream,
