@@ -139,34 +139,11 @@ class Dashboard:
                 "error_rate": round(figures.error_rate, 5)}
 
     def _cdc(self) -> dict[str, Any]:
-        relay = get_json(self.probe.cdc_url + "/status") if self.probe.cdc_url else None
-        sink = get_json(self.probe.sink_url + "/healthz")
-        out: dict[str, Any] = {"state": None, "lag_s": None, "sink_lag_s": None,
-                               "applied": None, "dead_letters": None}
-        if isinstance(relay, Mapping):
-            out["state"] = relay.get("state")
-            out["lag_s"] = relay.get("lag_seconds", relay.get("lag_s"))
-        if isinstance(sink, Mapping):
-            out["sink_lag_s"] = sink.get("lag_s")
-            out["applied"] = sink.get("applied")
-            out["dead_letters"] = sink.get("dead_lettered")
-        return out
+        return _sync_figures(self.probe.cdc_url, self.probe.sink_url)
 
     def _way_back(self) -> dict[str, Any]:
         """The service → monolith sync: its capture's state and lag, the sink-back's."""
-        relay = (get_json(self.probe.back_capture_url + "/status")
-                 if self.probe.back_capture_url else None)
-        sink = get_json(str(self.probe.back_sink_url) + "/healthz")
-        out: dict[str, Any] = {"state": None, "lag_s": None, "sink_lag_s": None,
-                               "applied": None, "dead_letters": None}
-        if isinstance(relay, Mapping):
-            out["state"] = relay.get("state")
-            out["lag_s"] = relay.get("lag_seconds", relay.get("lag_s"))
-        if isinstance(sink, Mapping):
-            out["sink_lag_s"] = sink.get("lag_s")
-            out["applied"] = sink.get("applied")
-            out["dead_letters"] = sink.get("dead_lettered")
-        return out
+        return _sync_figures(self.probe.back_capture_url, str(self.probe.back_sink_url))
 
     def _traffic(self) -> dict[str, Any] | None:
         path = self.probe.traffic_stats
@@ -227,3 +204,19 @@ def render_table(snap: Mapping[str, Any], *, title: str) -> str:
                                    f"{_num(traffic.get('failed'), 'd')} failed"])
     stamp = time.strftime("%H:%M:%S", time.localtime(float(snap.get("ts") or 0)))
     return "\n".join([f"{title}   {stamp}", "", *_lines(rows), "", *_lines(figures)])
+
+
+def _sync_figures(capture_url: str | None, sink_url: str) -> dict[str, Any]:
+    """One direction of CDC: the capture's ``/status`` and the sink's ``/healthz``."""
+    relay = get_json(capture_url + "/status") if capture_url else None
+    sink = get_json(sink_url + "/healthz")
+    out: dict[str, Any] = {"state": None, "lag_s": None, "sink_lag_s": None,
+                           "applied": None, "dead_letters": None}
+    if isinstance(relay, Mapping):
+        out["state"] = relay.get("state")
+        out["lag_s"] = relay.get("lag_seconds", relay.get("lag_s"))
+    if isinstance(sink, Mapping):
+        out["sink_lag_s"] = sink.get("lag_s")
+        out["applied"] = sink.get("applied")
+        out["dead_letters"] = sink.get("dead_lettered")
+    return out
