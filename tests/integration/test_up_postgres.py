@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import re
 import subprocess
 import sys
 import time
@@ -31,7 +30,7 @@ from cdc.sinks.sqlalchemy_applier import engine_url
 from extracted.notifications.config import DEFAULT_ID_BASE as ID_BASE
 from tests.support.monolith_server import free_port
 from tests.support.postgres import PostgresServer
-from tests.support.stack import StackRun, stack_plan, user_env
+from tests.support.stack import StackRun, edit_stage, stack_plan, user_env
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres, pytest.mark.kafka,
               pytest.mark.timeout(420)]
@@ -127,7 +126,7 @@ def test_strangle_up_on_postgresql_syncs_and_carries_an_order_notification(
         # the cutover by plan edit: the monolith now sends through the service's API,
         # which stores the notification in its PostgreSQL database itself
         sent = _query(svc_url, "SELECT count(*) FROM send_request")[0][0]
-        _edit_stage(run.plan_path, "service")
+        edit_stage(run.plan_path, "service")
         _eventually(lambda: _query(svc_url, "SELECT count(*) FROM send_request")[0][0]
                     > sent + 1, 60, "orders did not send their notifications via the service")
 
@@ -150,23 +149,13 @@ def test_strangle_up_on_postgresql_syncs_and_carries_an_order_notification(
     # a restart on the same databases (a new memory-only broker): the replication slot
     # resumes where it stood, the sink re-reads the new broker's topics, still in sync;
     # back at shadow, an order's notification flows through CDC again
-    _edit_stage(run.plan_path, "shadow")
+    edit_stage(run.plan_path, "shadow")
     again = StackRun.start(tmp_path, plan_path=run.plan_path, ports=run.ports, env=run.env)
     try:
         assert "is in sync with the monolith" in again.stderr()
         _order_reaches_the_service(again, mono_url, svc_url)
     finally:
         assert again.stop() == 0, again.stderr()
-
-
-def _edit_stage(plan_path: Path, stage: str) -> None:
-    """What a user does in an editor: change notifications' `stage:` line and save."""
-    text = plan_path.read_text()
-    head, sep, rest = text.partition("notifications:")
-    rest = re.sub(r"(?m)^(\s+stage:\s*)\S+", lambda m: m.group(1) + stage, rest, count=1)
-    tmp = plan_path.with_suffix(".swp")
-    tmp.write_text(head + sep + rest)
-    tmp.replace(plan_path)
 
 
 def _canonical(value: Any) -> Any:

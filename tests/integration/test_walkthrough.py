@@ -14,7 +14,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
-import re
 import signal
 import sqlite3
 import subprocess
@@ -28,7 +27,7 @@ import httpx
 import pytest
 
 from extracted.notifications.config import DEFAULT_ID_BASE as ID_BASE
-from tests.support.stack import StackRun
+from tests.support.stack import StackRun, edit_stage
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 
@@ -123,16 +122,6 @@ def _eventually(check: Callable[[], bool], timeout_s: float, what: str) -> None:
         time.sleep(0.3)
 
 
-def _edit_stage(plan_path: Path, stage: str) -> None:
-    """What a user does in an editor: change notifications' `stage:` line and save."""
-    text = plan_path.read_text()
-    head, sep, rest = text.partition("notifications:")
-    rest = re.sub(r"(?m)^(\s+stage:\s*)\S+", lambda m: m.group(1) + stage, rest, count=1)
-    tmp = plan_path.with_suffix(".swp")
-    tmp.write_text(head + sep + rest)
-    tmp.replace(plan_path)
-
-
 def test_walkthrough_migrates_notifications_under_traffic(tmp_path: Path) -> None:
     run = StackRun.start(tmp_path, traffic=True, edit=_walkthrough_plan,
                          extra=("--traffic-workers", "3", "--traffic-rate", "8"))
@@ -173,7 +162,7 @@ def test_walkthrough_migrates_notifications_under_traffic(tmp_path: Path) -> Non
 
         # 5. roll back by editing the plan: the monolith serves and sends again, with ids of
         # its own range, and holds everything the service wrote meanwhile
-        _edit_stage(run.plan_path, "monolith")
+        edit_stage(run.plan_path, "monolith")
         _eventually(lambda: _proxy_stage(run, token)[0] == "monolith", 10,
                     "the proxy did not pick up the hand edit")
         back_at = _rows(run.var / "monolith.sqlite3", "notifications_notification", ["id"])
@@ -181,7 +170,7 @@ def test_walkthrough_migrates_notifications_under_traffic(tmp_path: Path) -> Non
             [i for i in back_at if i < ID_BASE]) + 2, 60,
             "orders did not send their notifications through the monolith after the rollback")
         # ... and back to the service
-        _edit_stage(run.plan_path, "service")
+        edit_stage(run.plan_path, "service")
         _eventually(lambda: _proxy_stage(run, token)[0] == "service", 10,
                     "the proxy did not pick up the edit back")
         sent = _service_made(run.var / "notifications.sqlite3")

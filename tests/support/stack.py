@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -139,3 +140,13 @@ def user_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
     keep = {k: v for k, v in os.environ.items() if k in ("HOME", "LANG", "TMPDIR")}
     return {**keep, "PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin",
             "PYTHONPATH": str(ROOT), **(extra or {})}
+
+
+def edit_stage(plan_path: Path, stage: str) -> None:
+    """What a user does in an editor: change notifications' `stage:` line and save."""
+    text = plan_path.read_text()
+    head, sep, rest = text.partition("notifications:")
+    rest = re.sub(r"(?m)^(\s+stage:\s*)\S+", lambda m: m.group(1) + stage, rest, count=1)
+    tmp = plan_path.with_suffix(".swp")
+    tmp.write_text(head + sep + rest)
+    tmp.replace(plan_path)
