@@ -42,11 +42,15 @@ from strangler_proxy.forwarding.handler import (
     with_host,
 )
 from strangler_proxy.forwarding.headers import (
+    VIA,
     Header,
     InvalidRequestHeaders,
+    _bits,
     client_response_headers,
+    new_request_id,
     upstream_request_headers,
 )
+from strangler_proxy.forwarding.quickhead import SimpleRequest, SimpleResponse, field_lines
 from strangler_proxy.forwarding.upstream import DEADLINES, Connection
 from strangler_proxy.plan.model import Plan, Stage
 from strangler_proxy.routing import Decision, decide
@@ -81,6 +85,8 @@ class Client(Protocol):
 
     active: Exchange | None
     loop: asyncio.AbstractEventLoop
+    simple_block: bytes | None
+    simple_prefix: bytes
 
     @property
     def write_paused(self) -> bool: ...
@@ -195,6 +201,44 @@ class FastPath:
         return Exchange(self, client, plan, decision, name, raw_path, query, rh.headers, rid,
                         keep_alive, client_addr, rh.host is not None)
 
+    def simple_exchange(
+        self, client: Client, request: SimpleRequest, size: int, client_ip: bytes,
+        client_addr: str | None, scheme: bytes,
+    ) -> Exchange | None:
+        """An exchange for a request :func:`~.quickhead.simple_request` recognised, or
+        None when it needs the general path (first request of a route under this plan,
+        canary or sampled decisions, admin paths, limits, ``preserve_host: false``)."""
+        plan = self.plan()
+        settings = plan.proxy
+        if plan is not self._needs_plan or not settings.preserve_host or size > (
+            MAX_HEADER_BYTES or settings.max_header_bytes
+        ):
+            return None
+        method, target, _, host, block, keep_alive = request
+        mark = target.find(b"?")
+        raw_path, query = (target, b"") if mark < 0 else (target[:mark], target[mark + 1 :])
+        if raw_path.startswith(self._admin) or (
+            b"%" in raw_path and unquote(raw_path.decode("latin-1")).startswith(self.admin_prefix)
+        ):
+            return None
+        name = method.decode("ascii")
+        decision = self._decisions.get((name, raw_path))
+        if decision is None:
+            return None
+        rid = new_request_id()
+        self.handler.metrics.paths["fast"] += 1
+        exchange = Exchange(self, client, plan, decision, name, raw_path, query, None, rid,
+                            keep_alive, client_addr, True)
+        if client.simple_block is not block:  # the same for the connection's next requests
+            client.simple_block = block
+            client.simple_prefix = block + (
+                b"x-forwarded-for: %s\r\nx-forwarded-proto: %s\r\nx-forwarded-host: %s\r\n"
+                b"via: %s\r\n"
+            ) % (client_ip, scheme, host, VIA)
+        exchange._header_block = b"%sx-request-id: %s\r\ntraceparent: 00-%s-%016x-01\r\n" % (
+            client.simple_prefix, rid, rid, _bits(64) or 1)
+        return exchange
+
 
 class Exchange:
     """One request on the fast path; the client protocol's current "cycle".
@@ -236,7 +280,7 @@ class Exchange:
         method: str,
         raw_path: bytes,
         query: bytes,
-        headers: list[Header],
+        headers: list[Header] | None,
         rid: bytes,
         keep_alive: bool,
         client_addr: str | None,
@@ -250,13 +294,22 @@ class Exchange:
         self.raw_path = raw_path
         self.query = query
         self.path_qs = raw_path + b"?" + query if query else raw_path
-        self.headers = headers
+        self.headers = headers  # None: only the header block (_header_block) is known
         self.rid = rid
         self.keep_alive = keep_alive
         self.client_addr = client_addr
         self.has_host = has_host
         self.started = time.perf_counter()
         self.pending: list[bytes] = []
+
+    def request_headers(self) -> list[Header]:
+        """The upstream request headers as pairs (built from the block when the request
+        came the simple way)."""
+        headers = self.headers
+        if headers is None:
+            assert self._header_block is not None
+            headers = self.headers = field_lines(self._header_block)
+        return headers
 
     # client side ---------------------------------------------------------------------
     def start(self) -> None:
@@ -320,7 +373,7 @@ class Exchange:
             block = self._header_block
             if block is None:  # the same for every upstream this request may try
                 block = self._header_block = b"".join(
-                    [b"%s: %s\r\n" % header for header in self.headers]
+                    [b"%s: %s\r\n" % header for header in self.request_headers()]
                 )
             method = self.method
             length = b"content-length: %d\r\n" % len(body) if body or method not in (
@@ -329,7 +382,7 @@ class Exchange:
                 method.encode(), up.base_path, self.path_qs, block, length, body
             )
         else:
-            headers = with_host(self.headers, up, self.plan.proxy.preserve_host)
+            headers = with_host(self.request_headers(), up, self.plan.proxy.preserve_host)
             self.request = request_head(
                 self.method.encode(), up.base_path + self.path_qs, headers,
                 RequestBody(body, True),
@@ -400,12 +453,58 @@ class Exchange:
         if not self.keep_alive:
             pending.append(b"connection: close\r\n")
         pending.append(b"\r\n")
-        if decision.shadow is not None:
-            self._want_mirror(decision)
+        if decision.shadow is not None and self._want_mirror(decision):
+            self.response_headers = conn.headers
         conn.waiting_for = "response body"
 
-    def _want_mirror(self, decision: Decision) -> None:
-        assert self.conn is not None and decision.shadow is not None
+    def upstream_whole(self, response: SimpleResponse) -> None:
+        """The whole response arrived in one read with a head that passes as received
+        (:func:`~.quickhead.simple_response`): one write to the client."""
+        conn = self.conn
+        target = self.target
+        assert conn is not None and target is not None
+        status = response.status
+        breaker = self.breaker
+        if breaker is not None:
+            self.breaker = None
+            if status >= 500:
+                breaker.failure(self.fast.handler.clock())
+                if "5xx" in self.decision.fallback_on:
+                    self._release_conn(conn, target)
+                    self.fall_back("5xx")
+                    return
+            else:
+                breaker.success()
+        self._release_conn(conn, target)
+        self.status = status
+        out = [STATUS_LINE.get(status) or b"HTTP/1.1 %d \r\n" % status, response.block,
+               b"via: %s\r\nx-request-id: %s\r\n" % (VIA, self.rid)]
+        decision = self.decision
+        if decision.set_cookie is not None:
+            out.append(b"set-cookie: %s\r\n" % decision.set_cookie.header_value().encode())
+        if not self.keep_alive:
+            out.append(b"connection: close\r\n")
+        out += (b"\r\n", response.body)
+        self.client.write(b"".join(out))
+        if decision.shadow is not None and self._want_mirror(decision):
+            self.response_headers = field_lines(response.block)
+            body = response.body
+            self.captured = len(body)
+            if self.captured > MIRROR_BODY_CAP:
+                self.capture = None
+            else:
+                self.capture = [body]
+        self._finish(target.name, None)
+
+    def _release_conn(self, conn: Connection, target: Target) -> None:
+        self.conn = None
+        DEADLINES.discard(conn)
+        conn.sink = None
+        target.pool.release(conn)
+
+    def _want_mirror(self, decision: Decision) -> bool:
+        """Whether this exchange is mirrored (then its response body is captured)."""
+        assert decision.shadow is not None
         handler = self.fast.handler
         service = decision.service or "-"
         shadow = self.fast.targets(decision)[1]
@@ -415,7 +514,8 @@ class Exchange:
         elif handler.mirror.accepting(service, shadow.upstream):
             self.shadow = shadow
             self.capture = []
-            self.response_headers = self.conn.headers
+            return True
+        return False
 
     def upstream_body(self, data: bytes) -> None:
         capture = self.capture
@@ -450,10 +550,7 @@ class Exchange:
         conn = self.conn
         target = self.target
         assert conn is not None and target is not None
-        self.conn = None
-        DEADLINES.discard(conn)
-        conn.sink = None
-        target.pool.release(conn)
+        self._release_conn(conn, target)
         pending = self.pending
         if self.chunked:
             pending.append(b"0\r\n\r\n")
@@ -552,7 +649,7 @@ class Exchange:
             else:
                 handler.offer(
                     self.decision, shadow, self.rid.decode(), self.method, self.path_qs,
-                    self.raw_path, self.query, self.headers, self.body, self.status,
+                    self.raw_path, self.query, self.request_headers(), self.body, self.status,
                     self.response_headers, b"".join(captured), self.started, self.plan,
                 )
         self.client.response_done(self)

@@ -62,7 +62,8 @@ _bits = random.getrandbits
 
 
 def new_request_id() -> bytes:
-    return b"%032x" % _bits(128)
+    """32 hex digits, never all zero (the fast path also uses it as a new trace id)."""
+    return b"%032x" % (_bits(128) or 1)
 
 
 def request_id_from(value: bytes | None) -> bytes:

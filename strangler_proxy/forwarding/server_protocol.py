@@ -18,6 +18,7 @@ from typing import Any, cast
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from strangler_proxy.forwarding.fastpath import Exchange, FastPath
+from strangler_proxy.forwarding.quickhead import SimpleRequest, simple_request
 
 
 class CoalescingTransport:
@@ -126,6 +127,32 @@ class ProxyHttpProtocol(HttpToolsProtocol):
     active: Exchange | None = None
     fast: FastPath | None = None
     idle_since: float | None = None
+    in_message = False  # the parser holds part of a request
+    simple_last: SimpleRequest | None = None
+    simple_block: bytes | None = None  # a header block seen on this connection, and
+    simple_prefix: bytes = b""  # that block with the connection's forwarding headers
+
+    def data_received(self, data: bytes) -> None:
+        """A complete body-less request in one read, with nothing in flight on the
+        connection, is recognised whole (:mod:`~.quickhead`) instead of parsed."""
+        fast = self.fast
+        if fast is not None and not self.in_message and data[-4:] == b"\r\n\r\n":
+            cycle = self.cycle
+            if (cycle is None or cycle.response_complete) and not self.pipeline:
+                request = simple_request(data, self.simple_last)
+                if request is not None:
+                    self.simple_last = request
+                    exchange = fast.simple_exchange(
+                        self, request, len(data), self.client_ip, self.client_addr,
+                        self.scheme_bytes,
+                    )
+                    if exchange is not None:
+                        self.idle_since = None
+                        self.cycle = exchange  # type: ignore[assignment]
+                        exchange.runnable = exchange.body_complete = True
+                        exchange.start()
+                        return
+        super().data_received(data)
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.raw_transport = cast(asyncio.Transport, transport)
@@ -147,6 +174,7 @@ class ProxyHttpProtocol(HttpToolsProtocol):
 
     # parser callbacks
     def on_message_begin(self) -> None:
+        self.in_message = True
         if self.fast is None:
             super().on_message_begin()
             return
@@ -204,6 +232,7 @@ class ProxyHttpProtocol(HttpToolsProtocol):
         super().on_body(body)
 
     def on_message_complete(self) -> None:
+        self.in_message = False
         cycle: Any = self.cycle
         if type(cycle) is Exchange:
             cycle.body_complete = True

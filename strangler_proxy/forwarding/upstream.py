@@ -30,6 +30,7 @@ from strangler_proxy.forwarding.errors import (
     UpstreamTimeout,
 )
 from strangler_proxy.forwarding.headers import Header
+from strangler_proxy.forwarding.quickhead import SimpleResponse, simple_response
 
 HIGH_WATER = 256 * 1024
 LOW_WATER = 64 * 1024
@@ -71,6 +72,10 @@ class ResponseSink(Protocol):
 
     def upstream_done(self) -> None: ...
 
+    def upstream_whole(self, response: SimpleResponse) -> None:
+        """The whole response in one read, recognised without the parser; the
+        connection is complete and reusable (nothing else is called for it)."""
+
     def upstream_failed(self, error: UpstreamError) -> None: ...
 
     def upstream_flush(self) -> None:
@@ -90,6 +95,7 @@ class Connection(asyncio.Protocol):
         self._drain: asyncio.Future[None] | None = None
         self._waiter: asyncio.Future[None] | None = None
         self.waiting_for = ""
+        self.simple_last: SimpleResponse | None = None
         self.begin(head_request=False)
 
     def begin(self, *, head_request: bool) -> None:
@@ -108,6 +114,7 @@ class Connection(asyncio.Protocol):
         self.client_gone = False
         self._framed = False
         self.has_length = False
+        self.fresh = True  # nothing of this response has reached the parser yet
 
     # asyncio.Protocol
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -115,6 +122,17 @@ class Connection(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         self.received = True
+        sink = self.sink
+        if self.fresh:
+            self.fresh = False
+            if sink is not None and not self.head_request:
+                whole = simple_response(data, self.simple_last)
+                if whole is not None:
+                    self.simple_last = whole
+                    self.status = whole.status
+                    self.head_done = self.complete = self.keep_alive = True
+                    sink.upstream_whole(whole)
+                    return
         try:
             self.parser.feed_data(data)
         except httptools.HttpParserError as exc:
