@@ -52,6 +52,7 @@ from strangler_proxy.forwarding.headers import (
 )
 from strangler_proxy.forwarding.quickhead import SimpleRequest, SimpleResponse, field_lines
 from strangler_proxy.forwarding.upstream import DEADLINES, Connection
+from strangler_proxy.forwarding.writebatch import WriteBatch
 from strangler_proxy.plan.model import Plan, Stage
 from strangler_proxy.routing import Decision, decide
 
@@ -123,6 +124,7 @@ class FastPath:
         self._needs = PlanNeeds(shadow=True, canary=True)
         self._decisions: dict[tuple[str, bytes], Decision] = {}
         self._targets: dict[int, tuple[Decision, Target, Target | None]] = {}
+        self.batch = WriteBatch()
 
     def targets(self, decision: Decision) -> tuple[Target, Target | None]:
         """The primary and shadow targets of a decision, remembered per decision object
@@ -418,7 +420,7 @@ class Exchange:
             self.upstream_failed(UpstreamClosed("upstream closed the connection"))
             return
         conn.waiting_for = "response headers"
-        transport.write(self.request)
+        self.fast.batch.write(self.client.loop, transport, self.request)
         self._watch(conn)
 
     def upstream_head(self) -> None:

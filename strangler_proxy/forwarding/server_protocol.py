@@ -19,17 +19,19 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from strangler_proxy.forwarding.fastpath import Exchange, FastPath
 from strangler_proxy.forwarding.quickhead import SimpleRequest, simple_request
+from strangler_proxy.forwarding.writebatch import WriteBatch
 
 
 class CoalescingTransport:
     """Wraps a transport; ``write`` is deferred to the end of the loop iteration."""
 
-    __slots__ = ("_loop", "_transport", "pending")
+    __slots__ = ("_loop", "_transport", "batch", "pending")
 
     def __init__(self, transport: asyncio.Transport, loop: asyncio.AbstractEventLoop) -> None:
         self._transport = transport
         self._loop = loop
         self.pending: list[bytes] | None = None
+        self.batch: WriteBatch | None = None  # the fast path's held writes go out first
 
     def write(self, data: bytes | bytearray | memoryview) -> None:
         if self.pending is None:
@@ -48,12 +50,17 @@ class CoalescingTransport:
             self._transport.write(pending[0] if len(pending) == 1 else b"".join(pending))
 
     def close(self) -> None:
-        self.flush()
+        self._flush_all()
         self._transport.close()
 
     def write_eof(self) -> None:
-        self.flush()
+        self._flush_all()
         self._transport.write_eof()
+
+    def _flush_all(self) -> None:
+        if self.batch is not None:
+            self.batch.flush()
+        self.flush()
 
     def abort(self) -> None:
         self.pending = None
@@ -128,6 +135,7 @@ class ProxyHttpProtocol(HttpToolsProtocol):
     fast: FastPath | None = None
     idle_since: float | None = None
     in_message = False  # the parser holds part of a request
+    pending_400: str | None = None  # invalid bytes after requests still being answered
     simple_last: SimpleRequest | None = None
     simple_block: bytes | None = None  # a header block seen on this connection, and
     simple_prefix: bytes = b""  # that block with the connection's forwarding headers
@@ -160,6 +168,8 @@ class ProxyHttpProtocol(HttpToolsProtocol):
         super().connection_made(self.coalescing)  # type: ignore[arg-type]
         if self.limit_concurrency is None:
             self.fast = find_fast_path(self.app)
+            if self.fast is not None:
+                self.coalescing.batch = self.fast.batch
         self.header_bytes = 0
         self.client_addr = self.client[0] if self.client else None
         self.client_ip = (self.client_addr or "unknown").encode()
@@ -253,9 +263,22 @@ class ProxyHttpProtocol(HttpToolsProtocol):
     def _unset_keepalive_if_required(self) -> None:
         self.idle_since = None
 
+    def send_400_response(self, msg: str) -> None:
+        """Garbage after pipelined requests: answer those first, then the 400 (uvicorn
+        would answer 400 at once and drop the responses still on their way)."""
+        cycle = self.cycle
+        if (cycle is not None and not cycle.response_complete) or self.pipeline:
+            self.pending_400 = msg
+            self.transport.pause_reading()
+            return
+        super().send_400_response(msg)
+
     def on_response_complete(self) -> None:
         self.server_state.total_requests += 1
         if self.transport.is_closing():
+            return
+        if self.pending_400 is not None and not self.pipeline:
+            super().send_400_response(self.pending_400)
             return
         self.flow.resume_reading()
         if self.pipeline:
@@ -284,11 +307,12 @@ class ProxyHttpProtocol(HttpToolsProtocol):
     def write(self, data: bytes) -> None:
         if self.coalescing.pending:  # an earlier ASGI response still waits to be sent
             self.coalescing.flush()
-        self.raw_transport.write(data)
+        assert self.fast is not None
+        self.fast.batch.write(self.loop, self.raw_transport, data)
 
     def response_done(self, exchange: Exchange) -> None:
         if self.active is exchange:
             self.active = None
         if not exchange.keep_alive:
-            self.transport.close()
+            self.transport.close()  # sends the held writes first
         self.on_response_complete()

@@ -172,6 +172,21 @@ def test_pipelined_requests_mixing_both_paths_are_answered_in_order(env: ProxyEn
     assert got[6][1]["connection"] == "close"
 
 
+def test_a_response_held_for_the_batched_send_is_not_lost_when_garbage_follows(
+    env: ProxyEnv,
+) -> None:
+    """The fast path holds its writes to the end of the loop iteration (writebatch.py);
+    uvicorn answering the garbage with 400 and closing in the same iteration must
+    still send the held response first."""
+    with socket.create_connection(("127.0.0.1", env.port), timeout=10) as s:
+        s.sendall(b"GET /echo?n=1 HTTP/1.1\r\nHost: x\r\n\r\nNOT HTTP AT ALL\r\n\r\n")
+        f = s.makefile("rb")
+        first = read_response(f)
+        rest = f.read()
+    assert first[0] == 200 and json.loads(first[2])["query_string"] == "n=1"
+    assert rest.startswith(b"HTTP/1.1 400")
+
+
 def test_upstream_dying_mid_chunked_body_aborts_the_client(env: ProxyEnv) -> None:
     before = env.metric("strangler_upstream_errors_total", kind="closed_mid_body")
     with socket.create_connection(("127.0.0.1", env.port), timeout=10) as s:
