@@ -3,7 +3,8 @@
     python -m bench proxy [--duration 5] [--rounds 3] [--connections 32]
 
 Starts the 1 KB JSON backend (``bench/_backend.py``), nginx (one worker, keep-alive
-upstream) and ``strangle proxy`` (one worker; also a second one with its fast path off,
+upstream), a blind uvloop byte relay (``bench/_relay.py``: the floor for a Python proxy,
+no HTTP work at all) and ``strangle proxy`` (one worker; also a second one with its fast path off,
 ``proxy_asgi_path``, to show what the protocol-level fast path buys), drives each with
 wrk, measures no-load latency with sequential keep-alive requests, and the shadow cases:
 100% mirroring to a healthy candidate, to a dead one and to a slow one. All targets run
@@ -194,6 +195,13 @@ def proxy(stack: ExitStack, tmp: Path, backend_port: int, candidate_port: int,
     return port
 
 
+def relay(stack: ExitStack, tmp: Path, backend_port: int) -> int:
+    port = free_port()
+    start(stack, [sys.executable, "-m", "bench._relay", str(port), str(backend_port)], port,
+          tmp / f"relay-{port}.log")
+    return port
+
+
 def nginx(stack: ExitStack, tmp: Path, backend_port: int) -> int:
     port = free_port()
     home = tmp / f"nginx-{port}"
@@ -323,6 +331,7 @@ def main(argv: list[str]) -> int:
         slow = backend(stack, tmp, delay=1.0)
         dead = free_port()
         targets = {"direct": be, "nginx": nginx(stack, tmp, be),
+                   "relay": relay(stack, tmp, be),
                    "proxy": proxy(stack, tmp, be, cand, "monolith")}
         if not args.skip_asgi_path:  # the same proxy forwarding everything through ASGI
             targets["proxy_asgi_path"] = proxy(stack, tmp, be, cand, "monolith",
@@ -366,6 +375,9 @@ def main(argv: list[str]) -> int:
             # CPU per request is steadier than req/s on a shared machine: nginx's CPU cost
             # divided by ours is the throughput ratio both would reach on an idle core
             "proxy_vs_nginx_cpu_efficiency": round(cpu["nginx"] / cpu["proxy"], 3),
+            # a blind uvloop byte relay (bench/_relay.py): the floor for a Python proxy
+            "relay_vs_nginx_throughput": round(rps["relay"] / rps["nginx"], 3),
+            "proxy_vs_relay_throughput": round(plain / rps["relay"], 3),
             "proxy_added_p50_ms": added("proxy", "p50_ms"),
             "proxy_added_p99_ms": added("proxy", "p99_ms"),
             "nginx_added_p50_ms": added("nginx", "p50_ms"),
