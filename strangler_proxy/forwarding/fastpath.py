@@ -182,39 +182,45 @@ class FastPath:
         )):
             return None
         query: bytes = parsed.query or b""
+        name = method.decode("ascii")
+        rid = rh.request_id
+        decision = self._decisions.get((name, raw_path)) if plan is self._needs_plan else None
+        if decision is None:
+            decision = self._decide(plan, name, raw_path, query, headers, client_addr, rid)
+        self.handler.metrics.paths["fast"] += 1
+        return Exchange(self, client, plan, decision, name, raw_path, query, rh.headers, rid,
+                        keep_alive, client_addr, rh.host is not None)
+
+    def _decide(
+        self, plan: Plan, name: str, raw_path: bytes, query: bytes, headers: list[Header],
+        client_addr: str | None, rid: bytes,
+    ) -> Decision:
+        """``decide()`` for a request, remembered per (method, path) when nothing but
+        those can change it (see :func:`fixed_by_route`)."""
         if plan is not self._needs_plan:
             self._needs_plan, self._needs = plan, PlanNeeds.of(plan)
             self._decisions = {}
             self._targets = {}
-        name = method.decode("ascii")
-        rid = rh.request_id
-        key = (name, raw_path)
-        decision = self._decisions.get(key)
-        if decision is None:
-            decision = decide(plan, facts_from_parts(
-                name, raw_path, query, headers, client_addr,
-                rid.decode() if self._needs.shadow else "", self._needs,
-            ))
-            if fixed_by_route(plan, decision):
-                if len(self._decisions) >= DECISION_CACHE:
-                    self._decisions.clear()
-                self._decisions[key] = decision
-        self.handler.metrics.paths["fast"] += 1
-        return Exchange(self, client, plan, decision, name, raw_path, query, rh.headers, rid,
-                        keep_alive, client_addr, rh.host is not None)
+        decision = decide(plan, facts_from_parts(
+            name, raw_path, query, headers, client_addr,
+            rid.decode() if self._needs.shadow else "", self._needs,
+        ))
+        if fixed_by_route(plan, decision):
+            if len(self._decisions) >= DECISION_CACHE:
+                self._decisions.clear()
+            self._decisions[(name, raw_path)] = decision
+        return decision
 
     def simple_exchange(
         self, client: Client, request: SimpleRequest, size: int, client_ip: bytes,
         client_addr: str | None, scheme: bytes,
     ) -> Exchange | None:
         """An exchange for a request :func:`~.quickhead.simple_request` recognised, or
-        None when it needs the general path (first request of a route under this plan,
-        canary or sampled decisions, admin paths, limits, ``preserve_host: false``)."""
+        None when it needs the general path (admin paths, the header limit,
+        ``preserve_host: false``)."""
         plan = self.plan()
         settings = plan.proxy
-        if plan is not self._needs_plan or not settings.preserve_host or size > (
-            MAX_HEADER_BYTES or settings.max_header_bytes
-        ):
+        if not settings.preserve_host or size > (MAX_HEADER_BYTES or settings.max_header_bytes):
             return None
         method, target, _, host, block, keep_alive = request
         mark = target.find(b"?")
@@ -224,10 +230,11 @@ class FastPath:
         ):
             return None
         name = method.decode("ascii")
-        decision = self._decisions.get((name, raw_path))
-        if decision is None:
-            return None
         rid = new_request_id()
+        decision = self._decisions.get((name, raw_path)) if plan is self._needs_plan else None
+        if decision is None:  # canary cohorts and sample rolls read the client's headers
+            decision = self._decide(plan, name, raw_path, query, field_lines(request.block),
+                                    client_addr, rid)
         self.handler.metrics.paths["fast"] += 1
         exchange = Exchange(self, client, plan, decision, name, raw_path, query, None, rid,
                             keep_alive, client_addr, True)
