@@ -116,7 +116,7 @@ class FastPath:
     def __init__(self, handler: Handler, plan: Callable[[], Plan], admin_prefix: str,
                  *, enabled: bool = True) -> None:
         self.handler = handler
-        self.plan = plan
+        self.plan = plan  # the plan being served now (read once per request)
         self.enabled = enabled
         self.admin_prefix = admin_prefix
         self._admin = admin_prefix.encode()
@@ -188,8 +188,10 @@ class FastPath:
         if decision is None:
             decision = self._decide(plan, name, raw_path, query, headers, client_addr, rid)
         self.handler.metrics.paths["fast"] += 1
+        # httptools reads "/a?" as "/a" with no query: keep the "?" as the client sent it
+        path_qs = raw_path + b"?" if not query and url.endswith(b"?") else None
         return Exchange(self, client, plan, decision, name, raw_path, query, rh.headers, rid,
-                        keep_alive, client_addr, rh.host is not None)
+                        keep_alive, client_addr, rh.host is not None, path_qs)
 
     def _decide(
         self, plan: Plan, name: str, raw_path: bytes, query: bytes, headers: list[Header],
@@ -237,7 +239,7 @@ class FastPath:
                                     client_addr, rid)
         self.handler.metrics.paths["fast"] += 1
         exchange = Exchange(self, client, plan, decision, name, raw_path, query, None, rid,
-                            keep_alive, client_addr, True)
+                            keep_alive, client_addr, True, target)
         if client.simple_block is not block:  # the same for the connection's next requests
             client.simple_block = block
             client.simple_prefix = block + (
@@ -294,6 +296,7 @@ class Exchange:
         keep_alive: bool,
         client_addr: str | None,
         has_host: bool = True,
+        path_qs: bytes | None = None,
     ) -> None:
         self.fast = fast
         self.client = client
@@ -302,7 +305,8 @@ class Exchange:
         self.method = method
         self.raw_path = raw_path
         self.query = query
-        self.path_qs = raw_path + b"?" + query if query else raw_path
+        # what goes upstream after the upstream's base path: byte-exact as received
+        self.path_qs = path_qs or (raw_path + b"?" + query if query else raw_path)
         self.headers = headers  # None: only the header block (_header_block) is known
         self.rid = rid
         self.keep_alive = keep_alive

@@ -67,6 +67,11 @@ class RawUpstream:
                     conn.sendall(b"HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\n\r\n")
                     conn.sendall(b"until the end")
                     return
+                if what.startswith(b"request-line"):  # echo what the proxy sent
+                    line = head.split(b"\r\n", 1)[0]
+                    conn.sendall(b"HTTP/1.1 200 OK\r\ncontent-length: %d\r\n\r\n%s"
+                                 % (len(line), line))
+                    continue
                 conn.sendall(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok")
 
     def close(self) -> None:
@@ -185,6 +190,20 @@ def test_a_response_held_for_the_batched_send_is_not_lost_when_garbage_follows(
         rest = f.read()
     assert first[0] == 200 and json.loads(first[2])["query_string"] == "n=1"
     assert rest.startswith(b"HTTP/1.1 400")
+
+
+@pytest.mark.parametrize("extra", [b"", b"X-Request-ID: general-path\r\n"],
+                         ids=["simple", "general"])
+@pytest.mark.parametrize("target", [b"/raw/request-line?", b"/raw/request-line?a=%20b&c",
+                                    b"/raw/request-line;x=%2F?%7e"])
+def test_the_request_target_reaches_the_upstream_byte_exact(
+    env: ProxyEnv, target: bytes, extra: bytes,
+) -> None:
+    """Including an empty query ("?" at the end), which httptools reads as no query."""
+    with socket.create_connection(("127.0.0.1", env.port), timeout=10) as s:
+        s.sendall(b"GET %s HTTP/1.1\r\nHost: x\r\n%s\r\n" % (target, extra))
+        status, _, body = read_response(s.makefile("rb"))
+    assert status == 200 and body == b"GET %s HTTP/1.1" % target
 
 
 def test_upstream_dying_mid_chunked_body_aborts_the_client(env: ProxyEnv) -> None:
