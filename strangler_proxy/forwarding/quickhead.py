@@ -8,10 +8,10 @@ came. Everything here is pure: bytes in, a description (or ``None``) out.
 
 The grammar accepted is deliberately narrower than HTTP/1.1 (RFC 9112): ``CRLF`` line
 ends only, no obs-fold, token header names, field values of visible characters, space,
-tab and obs-text, an origin-form target. Anything else — and any header the proxy must
-rewrite or that frames a body — returns ``None`` and the message goes through
-httptools as before, so nothing a strict parser would reject or read differently is
-ever forwarded by this path.
+tab and obs-text, an origin-form target, one of the common methods. Anything else —
+and any header the proxy must rewrite or that frames a body — returns ``None`` and the
+message goes through httptools as before, so nothing a strict parser would reject or
+read differently is ever forwarded by this path.
 """
 
 from __future__ import annotations
@@ -24,14 +24,20 @@ from strangler_proxy.forwarding.headers import Header
 _TOKEN = rb"[!#$%&'*+.^_`|~0-9A-Za-z-]+"
 _FIELD_LINE = rb"%s:[\t\x20-\x7e\x80-\xff]*\r\n" % _TOKEN
 
-_REQUEST_LINE = re.compile(rb"([A-Z]{1,20}) (/[\x21\x22\x24-\x7e]*) HTTP/1\.1")
+# Only methods httptools accepts (it answers 400 to others, "PRI" and ones for RTSP);
+# CONNECT, which it reads as an upgrade, goes the general way too.
+_METHOD = rb"(GET|HEAD|POST|PUT|DELETE|OPTIONS|PATCH|TRACE)"
+_REQUEST_LINE = re.compile(rb"%s (/[\x21\x22\x24-\x7e]*) HTTP/1\.1" % _METHOD)
 _REQUEST = re.compile(
-    rb"([A-Z]{1,20}) (/[\x21\x22\x24-\x7e]*) HTTP/1\.1\r\n((?:%s)*)\r\n" % _FIELD_LINE
+    rb"%s (/[\x21\x22\x24-\x7e]*) HTTP/1\.1\r\n((?:%s)*)\r\n" % (_METHOD, _FIELD_LINE)
 )
 _RESPONSE = re.compile(
     rb"HTTP/1\.1 ([2-5][0-9][0-9])(?: [\t\x20-\x7e\x80-\xff]*)?\r\n((?:%s)*)\r\n" % _FIELD_LINE
 )
-_FIELD = re.compile(rb"(%s):[ \t]*([\t\x20-\x7e\x80-\xff]*?)[ \t]*\r\n" % _TOKEN)
+# Over a block already matched: the value runs to the CR. httptools drops leading
+# whitespace and keeps trailing whitespace; so does this (and a lazy value followed by
+# optional whitespace would take quadratic time over a long run of spaces).
+_FIELD = re.compile(rb"(%s):[ \t]*([^\r]*)\r\n" % _TOKEN)
 
 _NAMES = re.compile(rb"^([^:]*):", re.M)
 
@@ -96,7 +102,7 @@ def simple_request(data: bytes, last: SimpleRequest | None = None) -> SimpleRequ
         if (line_end > 0 and data[line_end + 2 : -2] == block
                 and data.startswith(b"\r\n", line_end) and data.endswith(b"\r\n")):
             line = _REQUEST_LINE.fullmatch(data, 0, line_end)
-            if line is not None and line.group(1) != b"CONNECT":
+            if line is not None:
                 return _new(SimpleRequest, (line.group(1), line.group(2), block, last.host,
                                             last.forward, last.keep_alive))
     m = _REQUEST.fullmatch(data)
@@ -105,9 +111,7 @@ def simple_request(data: bytes, last: SimpleRequest | None = None) -> SimpleRequ
     method, target, block = m.groups()
     lower = block.lower()
     names = _NAMES.findall(lower)
-    if method == b"CONNECT" or not _REQUEST_SPECIAL.isdisjoint(names) or (
-        names.count(b"host") != 1
-    ):
+    if not _REQUEST_SPECIAL.isdisjoint(names) or names.count(b"host") != 1:
         return None
     host = _value(lower, block, b"host:")
     if not host or b" " in host or b"\t" in host:
@@ -156,8 +160,9 @@ def simple_response(data: bytes, last: SimpleResponse | None = None) -> SimpleRe
 
 
 def field_lines(block: bytes) -> list[Header]:
-    """A header block as ``(lower-cased name, value)`` pairs, values without the
-    surrounding whitespace — what the parser path would have collected."""
+    """A header block as ``(lower-cased name, value)`` pairs, values without leading
+    whitespace (trailing whitespace is kept, as httptools keeps it) — what the parser
+    path would have collected."""
     return [(name.lower(), value) for name, value in _FIELD.findall(block)]
 
 
