@@ -123,6 +123,10 @@ def check_accepted_request(data: bytes, q: SimpleRequest) -> None:
     assert p is not None, "httptools rejects what quickhead accepted"
     assert one_simple_request(p), p
     assert (p.method, p.url) == (q.method, q.target)
+    # the fast path splits the target at the first "?"; httptools.parse_url agrees
+    url = httptools.parse_url(q.target)
+    path, _, query = q.target.partition(b"?")
+    assert (url.path, url.query or b"", url.host) == (path, query, None)
     assert field_lines(q.block) == p.headers
     assert data == b"%s %s HTTP/1.1\r\n%s\r\n" % (q.method, q.target, q.block)
     assert q.keep_alive == p.keep_alive
