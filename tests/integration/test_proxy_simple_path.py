@@ -525,3 +525,28 @@ def test_an_unread_body_after_an_early_answer_is_not_a_request(
     response = client.exchange(request(b"/rec/after-early-answer", b"Accept: */*"))
     assert_forwarded(response, b"GET", b"/rec/after-early-answer", [b"Accept: */*"])
     assert not [h for h in raw.received() if b"/smuggled/" in h.split(b"\r\n")[0]]
+
+
+# refused heads -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("data", "status"), [
+    (request(b"/rec/bad", b"X-Nul: a\x00b"), 400),
+    (request(b"/rec/bad", b"X-Fold: a", b" folded"), 400),
+    (request(b"/rec/bad", b"X-Space : a"), 400),
+    (request(b"/rec/bad", b"Accept: */*", method=b"FOO"), 400),
+    (request(b"/rec/bad", b"Accept: */*").replace(b"\r\n", b"\n"), 400),
+    (request(b"/rec/caf\xc3\xa9", b"Accept: */*"), 400),
+    (request(b"/rec/bad", b"X-Big: " + b"x" * 9000), 431),  # plan: max_header_bytes 8192
+], ids=["NUL", "obs-fold", "space-before-colon", "unknown-method", "bare-LF", "non-ASCII-target",
+        "header-limit"])
+def test_heads_a_strict_parser_refuses_are_answered_not_forwarded(
+        env: ProxyEnv, raw: RecordingUpstream, data: bytes, status: int) -> None:
+    seen = len(raw.received())
+    c = Client(env.port)
+    try:
+        response = c.exchange(data)
+    finally:
+        c.close()
+    assert response.status == status and response.get("x-upstream") is None
+    assert raw.received()[seen:] == []
