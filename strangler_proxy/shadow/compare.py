@@ -16,7 +16,7 @@ from typing import Any, NamedTuple
 import orjson
 
 from strangler_proxy.shadow.normalize import Parsed, Text, decimal_value, media_type, parse_body
-from strangler_proxy.shadow.observation import Observation
+from strangler_proxy.shadow.observation import HeaderBlock, Observation, raw_values
 from strangler_proxy.shadow.rules import CompareRules, field_path, segment
 
 
@@ -269,10 +269,6 @@ def compare(primary: Observation, candidate: Observation, rules: CompareRules) -
 RawHeaders = Sequence[tuple[bytes, bytes]]
 
 
-def _raw_values(headers: RawHeaders, name: bytes) -> list[bytes]:
-    return [v for n, v in headers if n == name]
-
-
 def same_raw(
     rules: CompareRules,
     primary: tuple[int | None, RawHeaders, bytes],
@@ -290,7 +286,12 @@ def same_raw(
         return False
     if not rules.status_only and body != c_body:
         return False
-    for name in rules.raw_header_names:
-        if _raw_values(headers, name) != _raw_values(c_headers, name):
-            return False
+    names = rules.raw_header_names
+    if names and not (
+        type(headers) is HeaderBlock and type(c_headers) is HeaderBlock
+        and headers.block == c_headers.block
+    ):
+        for name in names:
+            if raw_values(headers, name) != raw_values(c_headers, name):
+                return False
     return True

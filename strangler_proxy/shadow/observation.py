@@ -8,9 +8,10 @@ requests, a second monolith answer used to learn noise — and passes it to an
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import re
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Protocol, overload
 
 # Header a service sets to say which source position (CDC) its data reflects.
 SOURCE_POSITION_HEADER = "x-strangler-source-position"
@@ -58,6 +59,89 @@ class Exchange:
     candidate: Observation
     secondary: Observation | None = None  # second monolith answer, for noise learning
     tags: tuple[tuple[str, str], ...] = field(default=())
+
+
+RawHeader = tuple[bytes, bytes]
+
+# a field line of a block that already passed a parser's grammar: the value runs to the
+# CR; leading whitespace dropped, trailing kept (as httptools and quickhead.field_lines)
+_FIELD = re.compile(rb"([^:\r\n]+):[ \t]*([^\r]*)\r\n")
+_VALUE_OF: dict[bytes, re.Pattern[bytes]] = {}
+
+
+class HeaderBlock(Sequence[RawHeader]):
+    """Header lines as they came (``name: value\\r\\n`` each, no blank line): a sequence
+    of ``(lower-cased name, value)`` pairs that splits the block only when first read.
+
+    The mirror writes ``block`` as it is, and comparing the headers of two identical
+    blocks, or one header by name (:meth:`values`), needs no splitting either — so a
+    mirrored exchange whose answers match is never taken apart header by header."""
+
+    __slots__ = ("_pairs", "_values", "block")
+
+    def __init__(self, block: bytes) -> None:
+        self.block = block
+        self._pairs: list[RawHeader] | None = None
+        self._values: dict[bytes, list[bytes]] | None = None  # (a head repeats: cached)
+
+    def pairs(self) -> list[RawHeader]:
+        pairs = self._pairs
+        if pairs is None:
+            pairs = self._pairs = [(n.lower(), v) for n, v in _FIELD.findall(self.block)]
+        return pairs
+
+    def values(self, name: bytes) -> list[bytes]:
+        """The values of the header ``name`` (lower-case), in order."""
+        known = self._values
+        if known is None:
+            known = self._values = {}
+        else:
+            found = known.get(name)
+            if found is not None:
+                return found
+        pattern = _VALUE_OF.get(name)
+        if pattern is None:
+            pattern = re.compile(rb"(?:^|\n)%s:[ \t]*([^\r]*)\r" % re.escape(name), re.I)
+            if len(_VALUE_OF) < 256:
+                _VALUE_OF[name] = pattern
+        found = known[name] = pattern.findall(self.block)
+        return found
+
+    def __len__(self) -> int:
+        return len(self.pairs())
+
+    def __iter__(self) -> Iterator[RawHeader]:
+        return iter(self.pairs())
+
+    @overload
+    def __getitem__(self, index: int) -> RawHeader: ...
+    @overload
+    def __getitem__(self, index: slice) -> list[RawHeader]: ...
+    def __getitem__(self, index: int | slice) -> RawHeader | list[RawHeader]:
+        return self.pairs()[index]
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, HeaderBlock):
+            return self.block == other.block
+        if isinstance(other, Sequence):
+            return self.pairs() == list(other)
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"HeaderBlock({self.block!r})"
+
+
+def raw_values(headers: Sequence[RawHeader], name: bytes) -> list[bytes]:
+    """The values of header ``name`` (lower-case bytes) in raw headers, in order."""
+    if type(headers) is HeaderBlock:
+        return headers.values(name)
+    found = []
+    for n, v in headers:  # (a loop: a comprehension's frame costs more on 3.11)
+        if n == name:
+            found.append(v)
+    return found
 
 
 class ExchangeSink(Protocol):
