@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from typing import cast
 
 from strangler_proxy.forwarding.breaker import Breaker
-from strangler_proxy.forwarding.forward import RequestBody, Timeouts, request_head
+from strangler_proxy.forwarding.forward import Timeouts
 from strangler_proxy.forwarding.headers import Header
 from strangler_proxy.forwarding.mirror_pipeline import Call, Lane
 from strangler_proxy.forwarding.upstream import Upstream
@@ -32,6 +32,7 @@ from strangler_proxy.shadow.observation import (
     SOURCE_POSITION_HEADER,
     Exchange,
     ExchangeSink,
+    HeaderBlock,
     NullSink,
     Observation,
     ObservedRequest,
@@ -40,7 +41,9 @@ from strangler_proxy.shadow.observation import (
 
 log = logging.getLogger("strangler.mirror")
 
-DRY_RUN = (DRY_RUN_HEADER.encode(), b"1")
+DRY_RUN_LINE = b"%s: 1\r\n" % DRY_RUN_HEADER.encode()
+# methods whose empty body gets no Content-Length (as forward.request_head)
+NO_LENGTH = frozenset({"GET", "HEAD", "OPTIONS", "DELETE", "TRACE"})
 
 
 @dataclass(slots=True)
@@ -75,8 +78,10 @@ class MirrorJob:
     candidate_error: str | None = None
     secondary: Observation | None = None
     waiting: int = 0  # answers still to come (candidate, secondary)
+    breaker: Breaker | None = None  # the candidate's, set by Mirror.offer
 
     def exchange(self) -> Exchange:
+        # (headers may be HeaderBlocks: split here, in the engine, only when needed)
         """The decoded exchange (a :class:`RawExchange` for sinks with ``submit_raw``)."""
         primary = observation(
             "monolith", self.primary_status, self.primary_headers, self.primary_body,
@@ -100,6 +105,13 @@ class MirrorJob:
             request_id=self.request_id,
             ts=self.ts,
         )
+
+
+def header_block(headers: Sequence[Header]) -> bytes:
+    """Header lines (``name: value\\r\\n`` each) as they go upstream."""
+    if type(headers) is HeaderBlock:
+        return headers.block
+    return b"".join([b"%s: %s\r\n" % header for header in headers])
 
 
 def observation(
@@ -178,11 +190,14 @@ class Mirror:
         if self.outstanding >= self.maxsize:
             self.stats[(service, "dropped")] += 1
             return False
-        breaker = self._of(candidate)[2]
-        if breaker.state != "closed" and not breaker.allow(self.clock()):
-            self.stats[(service, "skipped_candidate_down")] += 1
-            return False
-        return True
+        found = self._by_id.get(id(candidate))
+        if found is None or found[0] is not candidate:
+            found = self._of(candidate)
+        breaker = found[2]
+        if breaker.state == "closed" or breaker.allow(self.clock()):
+            return True
+        self.stats[(service, "skipped_candidate_down")] += 1
+        return False
 
     def release(self, candidate: Upstream) -> None:
         """An accepted request will not be mirrored after all (frees a half-open probe)."""
@@ -194,24 +209,37 @@ class Mirror:
             self.release(job.candidate)
             return False
         self.outstanding += 1
-        body = RequestBody(job.body, True)
-        method = job.method.encode()
-        headers = (*job.headers, DRY_RUN) if job.dry_run else job.headers
-        cand, lane, _ = self._of(job.candidate)
-        data = request_head(method, cand.base_path + job.target, headers, body) + job.body
+        candidate = job.candidate
+        found = self._by_id.get(id(candidate))
+        if found is None or found[0] is not candidate:
+            found = self._of(candidate)
+        lane = found[1]
+        job.breaker = found[2]
+        name = job.method
+        method = name.encode()
+        body = job.body
+        block = header_block(job.headers)
+        length = b"content-length: %d\r\n" % len(body) if body or name not in NO_LENGTH else b""
         job.waiting = 1
         second = job.monolith
         if second is not None:
             job.waiting = 2
-            head = request_head(method, second.base_path + job.target, job.headers, body)
             second_lane = self._of(second, candidate=False)[1]
             second_lane.connect_timeout = job.monolith_timeouts.connect
-            second_lane.add(
-                Call(head + job.body, job.method, job.monolith_timeouts.read, self._secondary,
-                     job)
-            )
-        lane.connect_timeout = job.candidate_timeouts.connect
-        lane.add(Call(data, job.method, job.candidate_timeouts.read, self._candidate, job))
+            second_lane.add(Call(
+                b"%s %s%s HTTP/1.1\r\n%s%s\r\n%s"
+                % (method, second.base_path, job.target, block, length, body),
+                name, job.monolith_timeouts.read, self._secondary, job,
+            ))
+        if job.dry_run:
+            block += DRY_RUN_LINE
+        timeouts = job.candidate_timeouts
+        lane.connect_timeout = timeouts.connect
+        lane.add(Call(
+            b"%s %s%s HTTP/1.1\r\n%s%s\r\n%s"
+            % (method, candidate.base_path, job.target, block, length, body),
+            name, timeouts.read, self._candidate, job,
+        ))
         return True
 
     def start(self) -> None:
@@ -267,26 +295,31 @@ class Mirror:
 
     # completions (called from the connections' parser callbacks; never raise)
     def _candidate(
-        self, call: Call, status: int | None, headers: list[Header], body: bytes,
+        self, call: Call, status: int | None, headers: Sequence[Header], body: bytes,
         error: str | None,
     ) -> None:
         job = cast(MirrorJob, call.tag)
-        job.candidate_status = None if error and error != "body_too_large" else status
         job.candidate_headers = headers
         job.candidate_body = body
-        job.candidate_error = error
         job.candidate_duration_s = time.monotonic() - call.started if call.started else 0.0
-        breaker = self._of(job.candidate)[2]
-        if error in ("connect_error", "timeout"):
-            breaker.failure(self.clock())
-        elif breaker.failures or breaker.state != "closed":
-            breaker.success()
+        breaker = job.breaker or self._of(job.candidate)[2]
+        if error is None:
+            job.candidate_status = status
+            if breaker.failures or breaker.state != "closed":
+                breaker.success()
+        else:
+            job.candidate_status = status if error == "body_too_large" else None
+            job.candidate_error = error
+            if error == "connect_error" or error == "timeout":
+                breaker.failure(self.clock())
+            elif breaker.failures or breaker.state != "closed":
+                breaker.success()
         job.waiting -= 1
         if not job.waiting:
             self._deliver(job)
 
     def _secondary(
-        self, call: Call, status: int | None, headers: list[Header], body: bytes,
+        self, call: Call, status: int | None, headers: Sequence[Header], body: bytes,
         error: str | None,
     ) -> None:
         job = cast(MirrorJob, call.tag)

@@ -19,23 +19,41 @@ Rules that keep pipelining safe:
   uvicorn answer a pipeline one request at a time) — so queueing behind other mirrored
   requests is not charged to the candidate. A request past its timeout fails with
   ``timeout``; the connection is closed and the safe requests behind it are re-sent once.
+
+Answers are read without parser callbacks when they can be: a read that holds whole
+``HTTP/1.1`` answers framed by one ``Content-Length`` (no ``Connection`` or
+``Transfer-Encoding`` header, not 1xx/204/304, not to HEAD) is split by one regular
+expression per answer, its header lines kept as one
+:class:`~strangler_proxy.shadow.observation.HeaderBlock`; anything else — and the rest of
+a read from the first answer that is not like that — goes through httptools.
 """
 
 from __future__ import annotations
 
 import asyncio
+import re
 import ssl
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import cast
 
 import httptools
 
 from strangler_proxy.forwarding.headers import Header
 from strangler_proxy.forwarding.upstream import Upstream
+from strangler_proxy.shadow.observation import HeaderBlock
 
 PIPELINED = frozenset({"GET", "OPTIONS", "TRACE"})
+
+_TOKEN = rb"[!#$%&'*+.^_`|~0-9A-Za-z-]+"
+# a status line and header lines (a grammar narrower than RFC 9112: CRLF only, no
+# obs-fold); group 1 the status, group 2 the header lines
+_HEAD = re.compile(
+    rb"HTTP/1\.1 ([2-5][0-9][0-9])(?: [\t\x20-\x7e\x80-\xff]*)?\r\n"
+    rb"((?:%s:[\t\x20-\x7e\x80-\xff]*\r\n)*)\r\n" % _TOKEN
+)
+_LENGTH = re.compile(rb"(?:^|\n)content-length:[ \t]*([0-9]{1,15})[ \t]*\r")
 
 
 class Call:
@@ -50,7 +68,7 @@ class Call:
         data: bytes,
         method: str,
         read_timeout: float,
-        done: Callable[[Call, int | None, list[Header], bytes, str | None], None],
+        done: Callable[[Call, int | None, Sequence[Header], bytes, str | None], None],
         tag: object = None,
     ) -> None:
         self.data = data
@@ -79,6 +97,9 @@ class PipeConnection(asyncio.Protocol):
         self._size = 0
         self._head_done = False
         self._framed = False
+        self._in_parser = False  # httptools holds part of an answer
+        # the last head split by the quick path: (head bytes, status, block, length)
+        self._last: tuple[bytes, int, HeaderBlock, int] | None = None
 
     # sending
     def send_from(self, backlog: deque[Call], depth: int, now: float) -> None:
@@ -104,10 +125,65 @@ class PipeConnection(asyncio.Protocol):
         self.transport = cast(asyncio.Transport, transport)
 
     def data_received(self, data: bytes) -> None:
+        if not self._in_parser:
+            used = self._whole_answers(data)
+            if used:
+                if used == len(data):
+                    return
+                data = data[used:]
         try:
             self.parser.feed_data(data)
         except httptools.HttpParserError:
             self.fail_all("protocol_error")
+
+    def _whole_answers(self, data: bytes) -> int:
+        """Complete the calls whose whole answers start ``data`` (see the module doc);
+        returns how many bytes that used."""
+        inflight = self.inflight
+        pos = 0
+        end = len(data)
+        cap = self.lane.response_cap
+        last = self._last
+        now = 0.0
+        while pos < end and inflight and not self.closed:
+            call = inflight[0]
+            if call.head:
+                break
+            if last is not None and data.startswith(last[0], pos):
+                head, status, headers, length = last
+                start = pos + len(head)
+            else:
+                m = _HEAD.match(data, pos)
+                if m is None:
+                    break
+                status = int(m.group(1))
+                block = m.group(2)
+                lower = block.lower()
+                found = _LENGTH.findall(lower)
+                if (status == 204 or status == 304 or len(found) != 1
+                        or lower.count(b"content-length:") != 1
+                        or b"transfer-encoding:" in lower or b"connection:" in lower):
+                    break
+                length = int(found[0])
+                if length > cap:
+                    break
+                start = m.end()
+                headers = HeaderBlock(block)
+                last = self._last = (data[pos:start], status, headers, length)
+            stop = start + length
+            if stop > end:
+                break
+            inflight.popleft()
+            if inflight:
+                if not now:
+                    now = time.monotonic()
+                inflight[0].started = now
+            self.answered += 1
+            call.done(call, status, headers, data[start:stop], None)
+            pos = stop
+        if pos and self.lane.backlog and not self.closed:
+            self.lane.schedule()
+        return pos
 
     def connection_lost(self, exc: Exception | None) -> None:
         if self.closed:
@@ -117,8 +193,10 @@ class PipeConnection(asyncio.Protocol):
         if not self.closed:  # may also be an idle keep-alive close racing a write
             self._retire("closed", stop_pipelining=False)
 
-    # httptools callbacks (no on_message_begin: httptools skips callbacks a protocol does
-    # not define, and _finish resets the per-response state instead)
+    # httptools callbacks
+    def on_message_begin(self) -> None:
+        self._in_parser = True
+
     def on_header(self, name: bytes, value: bytes) -> None:
         name = name.lower()
         if name == b"content-length" or name == b"transfer-encoding":
@@ -159,6 +237,7 @@ class PipeConnection(asyncio.Protocol):
         self._size = 0
         self._head_done = False
         self._framed = False
+        self._in_parser = False
         if not self.inflight:
             self.fail_all("protocol_error")  # an answer nobody asked for
             return
