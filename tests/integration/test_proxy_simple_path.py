@@ -34,6 +34,11 @@ services:
     routes: [{path: "/flaky/{rest:path}", methods: [GET]}]
     stage: service
     fallback: {on: [5xx], breaker: {failures: 1000}}
+  cohort:
+    url: "{raw}"
+    routes: [{path: "/cohort/{rest:path}", methods: [GET]}]
+    stage: canary
+    canary: {percent: 50, cohort: "header:X-Customer-Id"}
 """
 
 OK_HEAD = (b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nX-Upstream: raw\r\n"
@@ -550,3 +555,25 @@ def test_heads_a_strict_parser_refuses_are_answered_not_forwarded(
         c.close()
     assert response.status == status and response.get("x-upstream") is None
     assert raw.received()[seen:] == []
+
+
+def test_canary_cohorts_agree_between_simple_and_general_paths(env: ProxyEnv) -> None:
+    # the simple path decides canaries from its own reading of the header block: a key
+    # with trailing whitespace must put the client in the same cohort both ways
+    sides = set()
+    c = Client(env.port)
+    try:
+        for i in range(24):
+            key = b"X-Customer-Id: customer-%d%s" % (i, b" \t" if i % 2 else b"")
+            simple = c.exchange(request(b"/cohort/x", key))
+            general = c.exchange(request(b"/cohort/x", key, b"Keep-Alive: timeout=5"))
+            assert simple.status == general.status == 200
+            side = simple.get("x-upstream")
+            assert side == general.get("x-upstream"), key
+            sides.add(side)
+            if side == b"raw":
+                assert simple.body.startswith(b"GET /cohort/x HTTP/1.1\r\nHost: ")
+                assert general.body.startswith(b"GET /cohort/x HTTP/1.1\r\nhost: ")
+    finally:
+        c.close()
+    assert sides == {b"raw", b"monolith"}
