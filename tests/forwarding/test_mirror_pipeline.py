@@ -5,14 +5,16 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 
 import pytest
 
 from strangler_proxy.forwarding.forward import Timeouts
+from strangler_proxy.forwarding.headers import Header
 from strangler_proxy.forwarding.mirror import Mirror, MirrorJob
+from strangler_proxy.forwarding.mirror_pipeline import Call, Lane, PipeConnection
 from strangler_proxy.forwarding.upstream import Upstream
-from strangler_proxy.shadow.observation import Exchange
+from strangler_proxy.shadow.observation import Exchange, HeaderBlock
 from tests.support.servers import Server, start_uvicorn
 
 
@@ -358,3 +360,87 @@ def test_a_slow_candidate_holds_at_most_maxsize_and_the_rest_are_dropped() -> No
     assert depth == 4 and stats[("svc", "dropped")] == 6
     assert in_flight == 2  # one connection, pipeline depth 2: the other two wait
     assert stats[("svc", "mirrored")] == 4 and len(got) == 4
+
+
+class _Transport:
+    def __init__(self) -> None:
+        self.written: list[bytes] = []
+        self.closed = False
+
+    def write(self, data: bytes) -> None:
+        self.written.append(data)
+
+    def close(self) -> None:
+        self.closed = True
+
+
+# a pipeline of answers: whole Content-Length ones (split without parser callbacks),
+# an interim 100, a chunked one, one with Connection: keep-alive and odd spacing, a 204
+STREAM = [
+    b"HTTP/1.1 200 OK\r\nContent-Type:  application/json\r\nContent-Length: 2\r\n\r\n{}",
+    b"HTTP/1.1 200 OK\r\nContent-Type:  application/json\r\nContent-Length: 2\r\n\r\n[]",
+    b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 201 Created\r\ncontent-length: 3\r\n\r\nabc",
+    b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nhi\r\n0\r\n\r\n",
+    b"HTTP/1.1 404 Not Found\r\nConnection: keep-alive\r\nX-A:\t v \r\nContent-Length: 0\r\n\r\n",
+    b"HTTP/1.1 204 No Content\r\nX-B: 1\r\n\r\n",
+    b"HTTP/1.1 500 \r\nContent-Length: 4\r\nX-C: c\r\n\r\noops",
+]
+EXPECTED = [
+    (200, [(b"content-type", b"application/json"), (b"content-length", b"2")], b"{}"),
+    (200, [(b"content-type", b"application/json"), (b"content-length", b"2")], b"[]"),
+    (201, [(b"content-length", b"3")], b"abc"),
+    (200, [(b"transfer-encoding", b"chunked")], b"hi"),
+    (404, [(b"connection", b"keep-alive"), (b"x-a", b"v "), (b"content-length", b"0")], b""),
+    (204, [(b"x-b", b"1")], b""),
+    (500, [(b"content-length", b"4"), (b"x-c", b"c")], b"oops"),
+]
+
+
+Answer = tuple[int | None, list[Header], bytes, str | None]
+
+
+def _answers(reads: list[bytes]) -> tuple[list[Answer], PipeConnection]:
+    got: list[Answer] = []
+
+    def done(call: Call, status: int | None, headers: Sequence[Header], body: bytes,
+             error: str | None) -> None:
+        got.append((status, list(headers), body, error))
+
+    lane = Lane(Upstream.from_url("http://127.0.0.1:9"))
+    conn = PipeConnection(lane)
+    conn.connection_made(_Transport())  # type: ignore[arg-type]
+    for _ in STREAM:
+        conn.inflight.append(Call(b"", "GET", 5.0, done))
+    for data in reads:
+        conn.data_received(data)
+    return got, conn
+
+
+def test_pipelined_answers_are_read_the_same_however_the_reads_split_them() -> None:
+    """Whole Content-Length answers are split by one regex, the rest by httptools; the
+    two take turns within a read and across reads — every split point gives the same
+    answers as httptools alone would (interim 100 skipped, chunked decoded, 204 empty,
+    leading whitespace of values dropped, names lower-cased)."""
+    stream = b"".join(STREAM)
+    whole, conn = _answers([stream])
+    assert whole == [(s, h, b, None) for s, h, b in EXPECTED]
+    assert conn.answered == len(STREAM) and not conn.inflight and not conn.closed
+    for cut in range(1, len(stream)):
+        got, conn = _answers([stream[:cut], stream[cut:]])
+        assert got == whole, cut
+        assert not conn.inflight and not conn.closed
+    for cut in range(1, len(stream) - 2, 7):  # three reads
+        got, _ = _answers([stream[:cut], stream[cut:cut + 5], stream[cut + 5:]])
+        assert got == whole, cut
+
+
+def test_a_repeated_answer_head_reuses_its_header_block() -> None:
+    got, conn = _answers([STREAM[0] + STREAM[0].replace(b"{}", b"[]")])
+    assert [g[2] for g in got] == [b"{}", b"[]"]
+    assert conn._last is not None and isinstance(conn._last[2], HeaderBlock)
+
+
+def test_an_answer_nobody_asked_for_fails_the_connection() -> None:
+    got, conn = _answers([b"".join(STREAM) + STREAM[0]])
+    assert [g[3] for g in got] == [None] * len(STREAM)
+    assert conn.closed
