@@ -577,3 +577,21 @@ def test_canary_cohorts_agree_between_simple_and_general_paths(env: ProxyEnv) ->
     finally:
         c.close()
     assert sides == {b"raw", b"monolith"}
+
+
+def test_without_preserve_host_the_upstream_gets_its_own_host(
+        tmp_path_factory: pytest.TempPathFactory, raw: RecordingUpstream) -> None:
+    plan = PLAN.replace("{raw}", raw.url).replace("max_header_bytes: 8192",
+                                                   "max_header_bytes: 8192, preserve_host: false")
+    with proxy_env(tmp_path_factory.mktemp("nohost"), plan, {"monolith": {}}) as e:
+        c = Client(e.port)
+        try:
+            for i in range(3):
+                response = c.exchange(request(b"/rec/host/%d" % i, b"Accept: */*"))
+                assert response.status == 200
+                sent = normalized(response.body)
+                netloc = raw.url.removeprefix("http://").encode()
+                assert [f for f in sent if f.startswith(b"host:")] == [b"host: " + netloc]
+                assert b"x-forwarded-host: shop.example" in sent
+        finally:
+            c.close()
