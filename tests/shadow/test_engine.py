@@ -8,6 +8,7 @@ import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 
 from strangler_proxy.shadow.engine import ShadowEngine
+from strangler_proxy.shadow.observation import HeaderBlock
 from strangler_proxy.shadow.records import Sample, TallyKey
 from strangler_proxy.shadow.rules import CompareRules, rules_from_mapping
 from strangler_proxy.shadow.store import ShadowStore, StoreError
@@ -268,3 +269,56 @@ def test_full_inbox_drops_raw_pairs_too() -> None:
         engine.submit_raw(RawPair(b"{}", b"{}"))
     assert engine.stats().drops == 3 and engine.stats().queue_depth == 2
     engine.close()
+
+
+def test_identical_pairs_are_counted_by_the_submitting_thread_once_rules_are_known() -> None:
+    """The worker publishes the rules of a (service, route) it has seen; from then on a
+    byte-identical pair is counted in submit_raw and never reaches the inbox."""
+    store = StubStore()
+    engine = make(store)
+    engine.submit_raw(RawPair(b"{}", b"{}"))
+    assert engine.flush(5)  # the worker has seen this route: its rules are published
+    same = [RawPair(b'{"a": 1}', b'{"a": 1}', candidate_headers=HeaderBlock(
+        b"Content-Type:  application/json\r\nX-Upstream: svc\r\n")) for _ in range(5)]
+    differs = RawPair(b'{"a": 1}', b'{"a": 2}')
+    other_route = RawPair(b"{}", b"{}", route="/api/other")
+    for p in [*same, differs, other_route]:
+        engine.submit_raw(p)
+    assert engine.stats().queue_depth <= 2  # only those two were queued
+    assert engine.flush(5)
+    engine.close()
+    assert [p.decoded for p in same] == [0] * 5 and differs.decoded == 1
+    assert other_route.decoded == 0  # identical too, judged by the worker's own check
+    tallies = tallies_of(store)
+    assert tallies[("candidate:matched", (), ())] == 7
+    assert tallies[("candidate:mismatched", ("value_changed $.a",), ())] == 1
+    assert engine.stats().comparisons == 8
+
+
+def test_published_rules_follow_a_change_of_rules() -> None:
+    current = {"rules": rules_from_mapping({}).default}
+    engine = ShadowEngine(StubStore(), lambda s, r: current["rules"], flush_interval_s=0.02)
+    engine.submit_raw(RawPair(b"{}", b"{}"))
+    assert engine.flush(5)
+    # from now on the x-v header is compared too (a plan reload)
+    current["rules"] = rules_from_mapping({"compare": {"headers": ["content-type", "x-v"]}}).default
+    time.sleep(0.2)
+    pair = RawPair(b"{}", b"{}", candidate_headers=(*JSON_RAW, (b"x-v", b"2")))
+    engine.submit_raw(pair)
+    assert engine.flush(5)
+    engine.close()
+    assert pair.decoded == 1
+    assert engine.stats().mismatches == 1
+
+
+def test_close_counts_what_submit_raw_matched_even_without_a_worker() -> None:
+    store = StubStore()
+    engine = make(store, start=False)
+    engine.process_items([RawPair(b"{}", b"{}")])  # publishes the route's rules
+    for _ in range(3):
+        engine.submit_raw(RawPair(b"{}", b"{}"))
+    assert engine.stats().queue_depth == 0
+    engine.close()
+    engine.submit_raw(RawPair(b"{}", b"{}"))  # after close: dropped, counted
+    assert tallies_of(store) == {("candidate:matched", (), ()): 4}
+    assert engine.stats().comparisons == 4 and engine.stats().drops == 1
