@@ -287,7 +287,7 @@ def valid_responses(draw: st.DrawFn) -> bytes:
         body)
 
 
-PROPERTY = settings(max_examples=1500, deadline=None,
+PROPERTY = settings(max_examples=1000, deadline=None,
                     suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
 
 
