@@ -17,6 +17,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from tests.support.proxy_env import ProxyEnv, proxy_env
 
@@ -235,15 +237,17 @@ def assert_forwarded(response: Response, method: bytes, target: bytes, lines: li
 
 
 def normalized(head: bytes) -> list[bytes]:
-    """A forwarded head with lower-cased names and the per-request ids masked."""
-    line, *fields = head.rstrip(b"\r\n").split(b"\r\n")
+    """A forwarded head with lower-cased names, values without leading whitespace and
+    the per-request ids masked."""
+    assert head.endswith(b"\r\n\r\n"), head
+    line, *fields = head[:-4].split(b"\r\n")
     out = [line]
     for field in fields:
         name, _, value = field.partition(b":")
         name = name.lower()
         if name in (b"x-request-id", b"traceparent"):
             value = b"<id>"
-        out.append(name + b": " + value.strip())
+        out.append(name + b": " + value.lstrip(b" \t"))
     return out
 
 
@@ -595,3 +599,44 @@ def test_without_preserve_host_the_upstream_gets_its_own_host(
                 assert b"x-forwarded-host: shop.example" in sent
         finally:
             c.close()
+
+
+SEGMENT = st.text(alphabet="abcXYZ019-._~!$&'()*+,;=:@", min_size=1, max_size=6).filter(
+    lambda t: t not in (".", ".."))
+QUERY = st.binary(max_size=12).map(lambda b: bytes(c for c in b if 0x21 <= c <= 0x7E and c != 0x23))
+NAME = st.text(alphabet="!#$%&'*+-.^_`|~0123456789abcdefXYZ", min_size=1, max_size=8).filter(
+    lambda n: n.lower() not in ("te", "keep-alive"))
+VALUE = st.binary(max_size=16).map(
+    lambda b: bytes(c for c in b if c == 9 or 0x20 <= c <= 0x7E or c >= 0x80))
+
+
+@st.composite
+def simple_requests(draw: st.DrawFn) -> tuple[bytes, bytes, list[bytes]]:
+    method = draw(st.sampled_from([b"GET", b"POST", b"PUT", b"DELETE", b"OPTIONS"]))
+    target = b"/rec/" + b"/".join(s.encode() for s in draw(st.lists(SEGMENT, min_size=1,
+                                                                       max_size=3)))
+    if draw(st.booleans()):
+        target += b"?" + draw(QUERY)
+    lines = [b"%s:%s%s" % (draw(NAME).encode(), draw(st.sampled_from([b"", b" ", b"\t  "])),
+                           draw(VALUE)) for _ in range(draw(st.integers(0, 6)))]
+    if draw(st.booleans()):
+        lines.insert(draw(st.integers(0, len(lines))), b"Connection:%s" % draw(
+            st.sampled_from([b" keep-alive", b"Keep-Alive", b"  KEEP-ALIVE \t"])))
+    return method, target, lines
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
+@given(simple_requests())
+def test_generated_requests_are_forwarded_alike_by_both_paths(
+        env: ProxyEnv, generated: tuple[bytes, bytes, list[bytes]]) -> None:
+    method, target, lines = generated
+    c = Client(env.port)
+    try:
+        simple = c.exchange(request(target, *lines, method=method))
+        general = c.exchange(request(target, *lines, b"Keep-Alive: 5", method=method))
+    finally:
+        c.close()
+    assert simple.status == general.status == 200
+    assert simple.body.startswith(b"%s %s HTTP/1.1\r\nHost: " % (method, target))  # as sent
+    assert general.body.startswith(b"%s %s HTTP/1.1\r\nhost: " % (method, target))
+    assert normalized(simple.body) == normalized(general.body)
