@@ -97,7 +97,15 @@ class RecordingUpstream:
         what = path.rsplit(b"/", 1)[1]
         for pause in re.findall(rb"/sleep-([0-9.]+)/", path):
             time.sleep(float(pause))
-        if what in (b"status-204", b"status-304"):
+        given = re.search(rb"\r\nx-respond: ([0-9a-f]*)(?:-([0-9]+))?\r\n", head, re.I)
+        if given is not None:  # the response the test wants, in one write or split
+            data = bytes.fromhex(given.group(1).decode())
+            split = int(given.group(2) or len(data))
+            conn.sendall(data[:split])
+            if split < len(data):
+                time.sleep(0.05)
+                conn.sendall(data[split:])
+        elif what in (b"status-204", b"status-304"):
             reason = b"No Content" if what == b"status-204" else b"Not Modified"
             conn.sendall(b"HTTP/1.1 %s %s\r\nETag: \"v1\"\r\nX-Upstream: raw\r\n\r\n"
                          % (what[-3:], reason))
@@ -640,3 +648,41 @@ def test_generated_requests_are_forwarded_alike_by_both_paths(
     assert simple.body.startswith(b"%s %s HTTP/1.1\r\nHost: " % (method, target))  # as sent
     assert general.body.startswith(b"%s %s HTTP/1.1\r\nhost: " % (method, target))
     assert normalized(simple.body) == normalized(general.body)
+
+
+STATUS = st.sampled_from([200, 201, 203, 206, 301, 302, 400, 404, 410, 500, 502])
+REASON = st.sampled_from([b" OK", b"", b" ", b" Some Reason", b" caf\xc3\xa9"])
+
+
+@st.composite
+def upstream_responses(draw: st.DrawFn) -> bytes:
+    body = draw(st.binary(max_size=40))
+    lines = [b"%s:%s%s\r\n" % (draw(NAME).encode(), draw(st.sampled_from([b"", b" ", b"\t "])),
+                                draw(VALUE)) for _ in range(draw(st.integers(0, 5)))]
+    lines += [b"Set-Cookie: c%d=%d\r\n" % (i, i) for i in range(draw(st.integers(0, 2)))]
+    lines.insert(draw(st.integers(0, len(lines))), b"%s: %d\r\n" % (draw(st.sampled_from(
+        [b"Content-Length", b"content-length", b"CONTENT-LENGTH"])), len(body)))
+    return b"HTTP/1.1 %d%s\r\n%s\r\n%s" % (draw(STATUS), draw(REASON), b"".join(lines), body)
+
+
+def _client_view(response: Response) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
+    return response.status, [(n.lower(), b"<id>" if n.lower() == b"x-request-id" else v)
+                             for n, v in response.headers], response.body
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
+@given(upstream_responses())
+def test_generated_responses_reach_the_client_alike_whole_or_split(
+        env: ProxyEnv, data: bytes) -> None:
+    c = Client(env.port)
+    try:
+        whole = c.exchange(request(b"/rec/respond", b"X-Respond: " + data.hex().encode()))
+        split = c.exchange(request(b"/rec/respond", b"X-Respond: %s-%d" % (
+            data.hex().encode(), data.index(b"\r\n") + 2)))  # the parser reads this one
+    finally:
+        c.close()
+    head = data[: data.index(b"\r\n\r\n") + 2]
+    block = head.partition(b"\r\n")[2]
+    assert whole.head.split(b"\r\n", 1)[1].startswith(block)  # names as the upstream sent
+    assert _client_view(whole) == _client_view(split)
+    assert whole.body == data[len(head) + 2 :]
