@@ -194,7 +194,11 @@ class Mirror:
         if found is None or found[0] is not candidate:
             found = self._of(candidate)
         breaker = found[2]
-        if breaker.state == "closed" or breaker.allow(self.clock()):
+        state = breaker.state
+        if state == "closed":
+            return True
+        cooling = state == "open" and self.clock() - breaker.opened_at < breaker.cooldown_s
+        if not cooling and breaker.allow(self.clock()):  # half-open: one probe at a time
             return True
         self.stats[(service, "skipped_candidate_down")] += 1
         return False
