@@ -172,7 +172,9 @@ class FastPath:
         ):
             return None
         try:
-            rh = upstream_request_headers(headers, client_ip=client_ip, scheme=scheme)
+            # without Host (fine in HTTP/1.0) the handler decides by the version
+            rh = upstream_request_headers(headers, client_ip=client_ip, scheme=scheme,
+                                          require_host=True)
         except InvalidRequestHeaders:
             return None
         length = rh.content_length

@@ -143,7 +143,8 @@ class Handler:
             return
         try:
             rh = upstream_request_headers(
-                headers, client_ip=client_ip, scheme=scope["scheme"].encode()
+                headers, client_ip=client_ip, scheme=scope["scheme"].encode(),
+                require_host=scope.get("http_version") == "1.1",
             )
         except InvalidRequestHeaders as exc:
             await self._reject(send, 400, "bad_request", str(exc), new_request_id(), scope, started)

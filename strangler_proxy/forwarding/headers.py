@@ -34,10 +34,18 @@ HOP_BY_HOP: frozenset[bytes] = frozenset(
 _REQUEST_DROP: frozenset[bytes] = HOP_BY_HOP | {b"expect", b"content-length"}
 _RESPONSE_DROP: frozenset[bytes] = HOP_BY_HOP
 
+# RFC 3986 host [":" port]: reg-name/IPv4 (unreserved, pct-encoded, sub-delims) or an
+# IP literal in brackets. Empty is allowed (a target without authority).
+_HOST_RE = re.compile(rb"[A-Za-z0-9._~%!$&'()*+,;=:\[\]-]*")
 _REQUEST_ID_RE = re.compile(rb"^[\x21-\x7e]{1,200}$")
 _TRACEPARENT_RE = re.compile(rb"^([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$")
 _ZERO_TRACE = b"0" * 32
 _ZERO_SPAN = b"0" * 16
+
+
+def valid_host(value: bytes) -> bool:
+    """A ``Host`` value the proxy forwards (RFC 9112 §3.2: anything else gets 400)."""
+    return _HOST_RE.fullmatch(value) is not None
 
 
 def connection_tokens(headers: Iterable[Header]) -> frozenset[bytes]:
@@ -121,6 +129,7 @@ def upstream_request_headers(
     client_ip: bytes,
     scheme: bytes,
     host_override: bytes | None = None,
+    require_host: bool = False,
 ) -> RequestHeaders:
     """Headers to send upstream for a client request.
 
@@ -165,11 +174,17 @@ def upstream_request_headers(
         elif name == b"traceparent":
             tp = value
         elif name == b"host":
-            host = value
+            if host is not None:
+                raise InvalidRequestHeaders("more than one Host header")
+            host = value.strip(b" \t")  # httptools keeps trailing whitespace
+            if not valid_host(host):
+                raise InvalidRequestHeaders("malformed Host header")
             if host_override is None:
                 out.append((name, value))
         else:
             out.append((name, value))
+    if host is None and require_host:
+        raise InvalidRequestHeaders("missing Host header (required in HTTP/1.1)")
     if chunked:
         content_length = None
     request_id = request_id_from(rid)

@@ -19,7 +19,7 @@ from __future__ import annotations
 import re
 from typing import NamedTuple
 
-from strangler_proxy.forwarding.headers import Header
+from strangler_proxy.forwarding.headers import Header, valid_host
 
 _TOKEN = rb"[!#$%&'*+.^_`|~0-9A-Za-z-]+"
 _FIELD_LINE = rb"%s:[\t\x20-\x7e\x80-\xff]*\r\n" % _TOKEN
@@ -114,7 +114,7 @@ def simple_request(data: bytes, last: SimpleRequest | None = None) -> SimpleRequ
     if not _REQUEST_SPECIAL.isdisjoint(names) or names.count(b"host") != 1:
         return None
     host = _value(lower, block, b"host:")
-    if not host or b" " in host or b"\t" in host:
+    if not host or not valid_host(host):
         return None
     forward, keep_alive = block, True
     connection = names.count(b"connection")

@@ -58,7 +58,9 @@ def fast_path(plan: Plan) -> FastPath:
 
 def ask(fast: FastPath, target: bytes, headers: list[tuple[bytes, bytes]] | None = None,
         method: bytes = b"GET") -> Exchange | None:
-    hs = headers if headers is not None else [(b"host", b"shop")]
+    hs = [(b"host", b"shop")] if headers is None else headers
+    if not any(name == b"host" for name, _ in hs) and headers != []:
+        hs = [(b"host", b"shop"), *hs]
     size = sum(len(n) + len(v) + 4 for n, v in hs)
     client: Any = object()
     return fast.exchange(client, method, target, hs, size, True, b"10.0.0.1", "10.0.0.1",
@@ -74,6 +76,8 @@ def test_requests_the_asgi_handler_must_answer_are_refused() -> None:
     assert ask(fast, b"/upload", [(b"content-length", b"70000")], b"POST") is None  # > buffer
     assert ask(fast, b"/upload", [(b"content-length", b"abc")], b"POST") is None  # → 400
     assert ask(fast, b"/x", [(b"x-big", b"y" * 5000)]) is None  # → 431
+    assert ask(fast, b"/x", []) is None  # no Host: the handler answers by HTTP version
+    assert ask(fast, b"/x", [(b"host", b"a"), (b"host", b"b")]) is None  # → 400
     ok = ask(fast, b"/upload", [(b"content-length", b"100")], b"POST")
     assert ok is not None and ok.decision.target_name == "monolith"
     assert fast.handler.metrics.paths["fast"] == 1

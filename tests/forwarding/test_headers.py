@@ -5,6 +5,7 @@ import re
 import pytest
 
 from strangler_proxy.forwarding.headers import (
+    Header,
     InvalidRequestHeaders,
     client_response_headers,
     connection_tokens,
@@ -191,3 +192,28 @@ def test_bodiless_statuses_drop_content_length(status: int) -> None:
     assert b"content-length" not in names(out)
     kept = client_response_headers([(b"content-length", b"10")], status=200, request_id=b"r")
     assert value(kept, b"content-length") == b"10"
+
+
+@pytest.mark.parametrize(
+    ("headers", "message"),
+    [
+        ([(b"host", b"good.example"), (b"host", b"evil.example")], "more than one Host"),
+        ([(b"host", b"a b")], "malformed Host"),
+        ([(b"host", b"a/b")], "malformed Host"),
+        ([(b"host", b"caf\xc3\xa9.example")], "malformed Host"),
+        ([(b"accept", b"*/*")], "missing Host"),
+    ],
+)
+def test_host_must_be_one_valid_value_rfc9112(headers: list[Header], message: str) -> None:
+    with pytest.raises(InvalidRequestHeaders, match=message):
+        upstream_request_headers(headers, client_ip=b"1.2.3.4", scheme=b"http",
+                                 require_host=True)
+
+
+@pytest.mark.parametrize("host", [b"", b"shop.example", b"127.0.0.1:8000", b"[::1]:8000",
+                                  b"xn--caf-dma.example", b"a%41.example"])
+def test_valid_hosts_pass_and_http10_may_omit_host(host: bytes) -> None:
+    rh = upstream_request_headers([(b"host", host)], client_ip=b"1.2.3.4", scheme=b"http",
+                                  require_host=True)
+    assert rh.host == host
+    assert upstream_request_headers([], client_ip=b"1.2.3.4", scheme=b"http").host is None

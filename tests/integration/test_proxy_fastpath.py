@@ -206,6 +206,32 @@ def test_the_request_target_reaches_the_upstream_byte_exact(
     assert status == 200 and body == b"GET %s HTTP/1.1" % target
 
 
+@pytest.mark.parametrize("head", [
+    b"GET /raw/request-line HTTP/1.1\r\nHost: good.example\r\nHost: evil.example\r\n\r\n",
+    b"GET /raw/request-line HTTP/1.1\r\nHost: a b\r\n\r\n",
+    b"GET /raw/request-line HTTP/1.1\r\nAccept: */*\r\n\r\n",
+    b"GET /raw/request-line HTTP/1.1\r\nHost: good.example\r\nX-Request-ID: r\r\n"
+    b"host: evil.example\r\n\r\n",
+], ids=["two-hosts", "bad-host", "no-host", "two-hosts-general-path"])
+def test_host_confusion_is_answered_400_not_forwarded(env: ProxyEnv, head: bytes) -> None:
+    """RFC 9112 §3.2: a second Host, an invalid one or none in HTTP/1.1 gets 400 — an
+    upstream reading the first Host while X-Forwarded-Host says the last invites cache
+    poisoning."""
+    with socket.create_connection(("127.0.0.1", env.port), timeout=10) as s:
+        s.sendall(head)
+        status, _, body = read_response(s.makefile("rb"))
+    assert status == 400 and b"Host" in body
+
+
+def test_http10_without_host_is_still_forwarded(env: ProxyEnv) -> None:
+    with socket.create_connection(("127.0.0.1", env.port), timeout=10) as s:
+        s.sendall(b"GET /raw/request-line HTTP/1.0\r\n\r\n")
+        data = b""
+        while chunk := s.recv(65536):
+            data += chunk
+    assert data.startswith(b"HTTP/1.1 200") and data.endswith(b"GET /raw/request-line HTTP/1.1")
+
+
 def test_upstream_dying_mid_chunked_body_aborts_the_client(env: ProxyEnv) -> None:
     before = env.metric("strangler_upstream_errors_total", kind="closed_mid_body")
     with socket.create_connection(("127.0.0.1", env.port), timeout=10) as s:
