@@ -99,12 +99,13 @@ def simple_request(data: bytes, last: SimpleRequest | None = None) -> SimpleRequ
     if last is not None:
         block = last.block
         line_end = len(data) - len(block) - 4
-        if (line_end > 0 and data[line_end + 2 : -2] == block
+        if (line_end > 0 and data.startswith(block, line_end + 2)
                 and data.startswith(b"\r\n", line_end) and data.endswith(b"\r\n")):
             line = _REQUEST_LINE.fullmatch(data, 0, line_end)
             if line is not None:
-                return _new(SimpleRequest, (line.group(1), line.group(2), block, last.host,
-                                            last.forward, last.keep_alive))
+                method, target = line.groups()
+                return _new(SimpleRequest, (method, target, block, last.host, last.forward,
+                                            last.keep_alive))
     m = _REQUEST.fullmatch(data)
     if m is None:
         return None
