@@ -345,6 +345,8 @@ REFUSED = {
     "missing Host": b"GET / HTTP/1.1\r\nAccept: */*\r\n\r\n",
     "empty Host": b"GET / HTTP/1.1\r\nHost: \r\n\r\n",
     "Host with space": b"GET / HTTP/1.1\r\nHost: a b\r\n\r\n",
+    "Host with a path": b"GET / HTTP/1.1\r\nHost: a/b\r\n\r\n",
+    "Host with userinfo": b"GET / HTTP/1.1\r\nHost: u@a\r\n\r\n",
     "Content-Length": b"GET / HTTP/1.1\r\nHost: a\r\nContent-Length: 0\r\n\r\n",
     "Content-Length uppercase": b"POST / HTTP/1.1\r\nHost: a\r\nCONTENT-LENGTH: 3\r\n\r\n",
     "Transfer-Encoding": b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n",

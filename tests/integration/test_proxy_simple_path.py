@@ -555,8 +555,12 @@ def test_an_unread_body_after_an_early_answer_is_not_a_request(
     (request(b"/rec/bad", b"Accept: */*").replace(b"\r\n", b"\n"), 400),
     (request(b"/rec/caf\xc3\xa9", b"Accept: */*"), 400),
     (request(b"/rec/bad", b"X-Big: " + b"x" * 9000), 431),  # plan: max_header_bytes 8192
+    (request(b"/rec/bad", b"Host: evil.example"), 400),  # RFC 9112 section 3.2
+    (request(b"/rec/bad", b"Accept: */*", host=b""), 400),
+    (request(b"/rec/bad", b"Accept: */*", host=b"a b"), 400),
+    (request(b"/rec/bad", b"Accept: */*", host=b"a/b@c"), 400),
 ], ids=["NUL", "obs-fold", "space-before-colon", "unknown-method", "bare-LF", "non-ASCII-target",
-        "header-limit"])
+        "header-limit", "two-Hosts", "no-Host", "Host-with-space", "Host-with-path"])
 def test_heads_a_strict_parser_refuses_are_answered_not_forwarded(
         env: ProxyEnv, raw: RecordingUpstream, data: bytes, status: int) -> None:
     seen = len(raw.received())
