@@ -652,7 +652,10 @@ class Exchange:
 
     def _finish(self, target: str, error: str | None) -> None:
         self.response_complete = True
-        self._record(target, error)
+        self.fast.handler.record(
+            self.method, self.raw_path, self.client_addr, self.decision.service or "-", target,
+            self.status, self.started, self.rid, error,
+        )
         shadow = self.shadow
         if shadow is not None:
             captured = self.capture

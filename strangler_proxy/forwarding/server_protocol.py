@@ -280,7 +280,8 @@ class ProxyHttpProtocol(HttpToolsProtocol):
         if self.pending_400 is not None and not self.pipeline:
             super().send_400_response(self.pending_400)
             return
-        self.flow.resume_reading()
+        if self.flow.read_paused:
+            self.flow.resume_reading()
         if self.pipeline:
             cycle, app = self.pipeline.pop()
             self._start_asgi_task(cycle, app)

@@ -453,7 +453,8 @@ class Pool:
             if not conn.closed:
                 conn.close()
             self._open -= 1
-        self._notify()
+        if self._waiters:
+            self._notify()
 
     def discard(self, conn: Connection) -> None:
         conn.close()
