@@ -161,7 +161,7 @@ class ShadowEngine:
     def stats(self) -> EngineStats:
         with self._lock:
             return EngineStats(
-                self._comparisons,
+                self._comparisons + self._unmerged(),
                 self._mismatches,
                 self._errors,
                 self._drops,
@@ -197,6 +197,9 @@ class ShadowEngine:
         stats = self.stats()
         with self._lock:
             outcomes = dict(self._outcomes)
+            unmerged = self._unmerged()
+        if unmerged:
+            outcomes[Outcome.MATCHED.value] = outcomes.get(Outcome.MATCHED.value, 0) + unmerged
         compared = CounterMetricFamily(
             "strangler_shadow_comparisons", "Shadow comparisons by outcome.", labels=["outcome"]
         )
@@ -268,13 +271,27 @@ class ShadowEngine:
             self.process_items(self._take_batch())
         self._write()
 
+    def _unmerged(self) -> int:
+        """Matched pairs ``submit_raw`` counted that the worker has not merged yet (the
+        caller holds ``_lock``: figures read are exact, never counted twice)."""
+        if not self._matched:
+            return 0
+        with self._matched_lock:
+            return sum(self._matched.values())
+
     def _take_matched(self) -> int:
         """Merge what ``submit_raw`` counted as matched into the pending tallies."""
         if not self._matched:
             return 0
-        with self._matched_lock:
-            matched, self._matched = self._matched, {}
+        with self._lock:  # taken and counted at once (see _unmerged)
+            with self._matched_lock:
+                matched, self._matched = self._matched, {}
+            self._count_matched(sum(matched.values()))
         return self._tally_matched(matched)
+
+    def _count_matched(self, total: int) -> None:
+        self._comparisons += total
+        self._outcomes[Outcome.MATCHED.value] += total
 
     def _tally_matched(self, matched: dict[MatchKey, int]) -> int:
         pending = self._pending
@@ -283,9 +300,6 @@ class ShadowEngine:
             endpoint = Endpoint(service, route, method)
             pending[TallyKey(endpoint, bucket, CANDIDATE, Outcome.MATCHED.value)] += n
             total += n
-        with self._lock:
-            self._comparisons += total
-            self._outcomes[Outcome.MATCHED.value] += total
         return total
 
     def _publish_rules(self, found: dict[tuple[str, str], CompareRules]) -> None:
@@ -352,7 +366,9 @@ class ShadowEngine:
         if found and not found.keys() <= self._quick_rules.keys():
             self._publish_rules(found)
         if matched:
-            self._tally_matched(matched)
+            total = self._tally_matched(matched)
+            with self._lock:
+                self._count_matched(total)
         if full:
             self.process(full)
 

@@ -322,3 +322,16 @@ def test_close_counts_what_submit_raw_matched_even_without_a_worker() -> None:
     engine.submit_raw(RawPair(b"{}", b"{}"))  # after close: dropped, counted
     assert tallies_of(store) == {("candidate:matched", (), ()): 4}
     assert engine.stats().comparisons == 4 and engine.stats().drops == 1
+
+
+def test_figures_include_matches_the_worker_has_not_merged_yet() -> None:
+    registry = CollectorRegistry()
+    engine = make(StubStore(), start=False, registry=registry)
+    engine.process_items([RawPair(b"{}", b"{}")])
+    for _ in range(3):
+        engine.submit_raw(RawPair(b"{}", b"{}"))
+    assert engine.stats().comparisons == 4
+    text = generate_latest(registry).decode()
+    assert 'strangler_shadow_comparisons_total{outcome="matched"} 4.0' in text
+    engine.close()
+    assert engine.stats().comparisons == 4  # merged once, not counted twice
