@@ -121,3 +121,41 @@ def test_open_breaker_skips_without_connecting_and_probes_once_after_the_cooldow
     assert stats[("svc", "candidate_error")] == 6
     assert stats[("svc", "skipped_candidate_down")] == 52
     assert held == [0] * 50
+
+
+def _written(mirror: Mirror, up: Upstream) -> list[bytes]:
+    lane = mirror._lanes[up]
+    return [call.data for call in lane.backlog]
+
+
+def test_mirrored_request_bytes_equal_the_general_request_writer() -> None:
+    """The mirror formats the whole request in one step; it writes exactly what
+    forward.request_head would (plus the body), for header lists and HeaderBlocks, with
+    and without the dry-run header, and to the second monolith call without it."""
+    from strangler_proxy.forwarding.forward import RequestBody, request_head
+    from strangler_proxy.shadow.observation import HeaderBlock
+
+    pairs = [(b"host", b"shop"), (b"x-request-id", b"r1"), (b"cookie", b"a=1; b=2")]
+    block = HeaderBlock(b"".join(b"%s: %s\r\n" % p for p in pairs))
+
+    async def scenario() -> None:
+        cand = Upstream.from_url("http://127.0.0.1:9/prefix")
+        mono = Upstream.from_url("http://127.0.0.1:8")
+        for method, body in (("GET", b""), ("DELETE", b""), ("POST", b""), ("PUT", b"{}")):
+            for headers in (pairs, block):
+                for dry in (False, True):
+                    mirror = Mirror()
+                    j = job(cand, dry_run=dry, method=method)
+                    j.headers, j.body, j.monolith = headers, body, mono
+                    j.candidate_timeouts = Timeouts(1, 1)
+                    assert mirror.offer(j)
+                    extra = [(DRY_RUN_HEADER.encode(), b"1")] if dry else []
+                    want = request_head(method.encode(), b"/prefix/x?a=1", [*pairs, *extra],
+                                        RequestBody(body, True)) + body
+                    assert _written(mirror, cand) == [want], (method, dry, type(headers))
+                    second = request_head(method.encode(), b"/x?a=1", pairs,
+                                          RequestBody(body, True)) + body
+                    assert _written(mirror, mono) == [second]
+                    await mirror.stop()
+
+    asyncio.run(scenario())
