@@ -136,6 +136,7 @@ class ProxyHttpProtocol(HttpToolsProtocol):
     idle_since: float | None = None
     in_message = False  # the parser holds part of a request
     pending_400: str | None = None  # invalid bytes after requests still being answered
+    drain_first = False  # a response completed while the client was not reading
     simple_last: SimpleRequest | None = None
     simple_block: bytes | None = None  # a header block seen on this connection, and
     simple_prefix: bytes = b""  # that block with the connection's forwarding headers
@@ -277,6 +278,16 @@ class ProxyHttpProtocol(HttpToolsProtocol):
         self.server_state.total_requests += 1
         if self.transport.is_closing():
             return
+        if self.flow.write_paused:
+            # The client is not reading. A response that arrived whole is complete all
+            # the same, so pausing its upstream held nothing back: take no further
+            # request from this client until it drains (resume_writing).
+            self.flow.pause_reading()
+            self.drain_first = True
+            return
+        self._next_request()
+
+    def _next_request(self) -> None:
         if self.pending_400 is not None and not self.pipeline:
             super().send_400_response(self.pending_400)
             return
@@ -299,6 +310,10 @@ class ProxyHttpProtocol(HttpToolsProtocol):
         super().resume_writing()
         if self.active is not None:
             self.active.client_resumed()
+        if self.drain_first:
+            self.drain_first = False
+            if not self.transport.is_closing():
+                self._next_request()
 
     # fastpath.Client
     @property

@@ -67,6 +67,11 @@ class RawUpstream:
                     conn.sendall(b"HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\n\r\n")
                     conn.sendall(b"until the end")
                     return
+                if what.startswith(b"blob-"):  # a whole response in one send
+                    n = int(what[5:])
+                    conn.sendall(b"HTTP/1.1 200 OK\r\ncontent-length: %d\r\n\r\n%s"
+                                 % (n, b"b" * n))
+                    continue
                 if what.startswith(b"request-line"):  # echo what the proxy sent
                     line = head.split(b"\r\n", 1)[0]
                     conn.sendall(b"HTTP/1.1 200 OK\r\ncontent-length: %d\r\n\r\n%s"
@@ -301,6 +306,32 @@ def test_slow_client_pauses_the_upstream_instead_of_buffering(env: ProxyEnv) -> 
             assert chunk
             got += len(chunk)
     assert grown < 48 * 1024, f"proxy buffered {grown // 1024} MB for a stalled client"
+
+
+def test_a_client_that_pipelines_but_never_reads_gets_no_more_than_it_drains(
+    env: ProxyEnv,
+) -> None:
+    """Small responses arrive whole and complete at once, so pausing the upstream cannot
+    hold them back: the proxy must stop taking the client's next requests instead."""
+    count, size = 800, 30_000  # 24 MB of answers to 30 KB of requests
+    pid = env.proxy.proc.pid
+    before = _rss_kb(pid)
+    served0 = env.metric("strangler_requests_total", service="raw", target="raw",
+                         status="200")
+    request = b"GET /raw/blob-%d HTTP/1.1\r\nHost: x\r\n\r\n" % size
+    with socket.create_connection(("127.0.0.1", env.port), timeout=30) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 64 * 1024)
+        s.sendall(request * count)
+        time.sleep(2)  # reads nothing
+        grown = _rss_kb(pid) - before
+        taken = env.metric("strangler_requests_total", service="raw", target="raw",
+                           status="200") - served0
+        f = s.makefile("rb")
+        for _ in range(count):
+            status, _, body = read_response(f)
+            assert status == 200 and len(body) == size
+    assert taken < count / 4, f"forwarded {taken} of {count} requests nobody read"
+    assert grown < 16 * 1024, f"proxy buffered {grown // 1024} MB for a client not reading"
 
 
 def test_client_leaving_mid_response_drops_the_upstream_and_is_logged(env: ProxyEnv) -> None:
