@@ -302,7 +302,7 @@ class Mirror:
         self, call: Call, status: int | None, headers: Sequence[Header], body: bytes,
         error: str | None,
     ) -> None:
-        job = cast(MirrorJob, call.tag)
+        job: MirrorJob = call.tag  # type: ignore[assignment]
         job.candidate_headers = headers
         job.candidate_body = body
         job.candidate_duration_s = time.monotonic() - call.started if call.started else 0.0

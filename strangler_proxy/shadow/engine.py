@@ -28,6 +28,7 @@ from typing import Any
 from strangler_proxy.shadow.compare import Difference, same_raw
 from strangler_proxy.shadow.observation import Exchange, Observation, RawExchange
 from strangler_proxy.shadow.records import (
+    BUCKET_S,
     CANDIDATE,
     NOISE,
     DiffKeys,
@@ -148,7 +149,8 @@ class ShadowEngine:
                 (raw.primary_status, raw.primary_headers, raw.primary_body),
                 (raw.candidate_status, raw.candidate_headers, raw.candidate_body),
             ):
-                key = (raw.service, raw.route, raw.method, bucket_of(raw.ts))
+                ts = raw.ts
+                key = (raw.service, raw.route, raw.method, int(ts // BUCKET_S) * BUCKET_S)
                 with self._matched_lock:
                     matched = self._matched
                     matched[key] = matched.get(key, 0) + 1
@@ -231,7 +233,7 @@ class ShadowEngine:
                 waiting.append(self._flush_waiters.popleft())
             batch = self._take_batch()
             try:
-                matched = self._take_matched()
+                self._take_matched()
                 if batch:
                     self.process_items(batch)
                 if self._pending or self._pending_samples:
@@ -250,10 +252,12 @@ class ShadowEngine:
                 log.exception("shadow engine batch failed")
                 with self._lock:
                     self._store_errors += 1
-                matched = 0
-            if batch or matched:
+            if batch:
                 idle = 0
                 continue
+            # matches counted by submit_raw alone are merged at the idle pace: no latency
+            # matters for them, and a worker looping while they trickle in would contend
+            # with the proxy's thread for the GIL
             if waiting and not (self._pending or self._pending_samples):
                 for done in waiting:
                     done.set()
