@@ -274,7 +274,8 @@ class Exchange:
     retried = False
     status = 0
     chunked = False
-    close_delimited = False  # an HTTP/1.0 client: unframed bodies end with the connection
+    close_delimited = False  # an HTTP/1.0 client: no chunked encoding, unframed bodies
+    # end with the connection, keep-alive only when it asked and the body has a length
     no_body = False
     paused = False
     capture: list[bytes] | None = None
@@ -465,9 +466,8 @@ class Exchange:
         if not no_body and not conn.has_length and not self.close_delimited:
             self.chunked = True
             pending.append(b"transfer-encoding: chunked\r\n")
-        if not self.keep_alive:
-            pending.append(b"connection: close\r\n")
-        pending.append(b"\r\n")
+        pending += (self._connection_header(no_body or conn.has_length or self.chunked),
+                    b"\r\n")
         if decision.shadow is not None and self._want_mirror(decision):
             self.response_headers = conn.headers
         conn.waiting_for = "response body"
@@ -497,8 +497,8 @@ class Exchange:
         decision = self.decision
         if decision.set_cookie is not None:
             out.append(b"set-cookie: %s\r\n" % decision.set_cookie.header_value().encode())
-        if not self.keep_alive:
-            out.append(b"connection: close\r\n")
+        if not self.keep_alive or self.close_delimited:
+            out.append(self._connection_header(True))
         out += (b"\r\n", response.body)
         self.client.write(b"".join(out))
         if decision.shadow is not None and self._want_mirror(decision):
@@ -630,6 +630,16 @@ class Exchange:
             assert self.target is not None
             self.target.pool.discard(conn)
 
+    def _connection_header(self, framed: bool) -> bytes:
+        """The response's word on the connection: ``close``; or, to an HTTP/1.0 client
+        that asked for it, ``keep-alive`` — possible only when the body is ``framed``
+        (an HTTP/1.0 body without a length ends with the connection)."""
+        if self.keep_alive and self.close_delimited:
+            if framed:
+                return b"connection: keep-alive\r\n"
+            self.keep_alive = False
+        return b"" if self.keep_alive else b"connection: close\r\n"
+
     def _respond_error(self, target: str, status: int, error: str, message: str) -> None:
         body = error_body(error, message, self.rid)
         out = [STATUS_LINE[status], b"content-type: application/json\r\ncontent-length: ",
@@ -637,9 +647,7 @@ class Exchange:
         cookie = self.decision.set_cookie
         if cookie is not None:
             out += (b"set-cookie: ", cookie.header_value().encode(), b"\r\n")
-        if not self.keep_alive:
-            out.append(b"connection: close\r\n")
-        out += (b"\r\n", body)
+        out += (self._connection_header(True), b"\r\n", body)
         self.client.write(b"".join(out))
         self.status = status
         self._finish(target, error)

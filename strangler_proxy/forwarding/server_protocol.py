@@ -208,11 +208,11 @@ class ProxyHttpProtocol(HttpToolsProtocol):
         if fast is not None and not self.expect_100_continue and not parser.should_upgrade():
             version = parser.get_http_version()
             if version == "1.1" or version == "1.0":
-                # like uvicorn, HTTP/1.0 gets one response per connection
+                # HTTP/1.0 keeps the connection only with "Connection: keep-alive"
                 exchange = fast.exchange(
                     self, parser.get_method(), self.url, self.headers, self.header_bytes,
-                    version == "1.1" and parser.should_keep_alive(), self.client_ip,
-                    self.client_addr, self.scheme_bytes,
+                    parser.should_keep_alive(), self.client_ip, self.client_addr,
+                    self.scheme_bytes,
                 )
                 if exchange is not None and version == "1.0":
                     exchange.close_delimited = True  # no chunked encoding for 1.0

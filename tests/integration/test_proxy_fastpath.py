@@ -281,6 +281,24 @@ def test_http_1_0_client_gets_one_response_and_unframed_bodies_end_with_the_conn
     assert paths(env)[0] == fast0 + 2
 
 
+def test_http_1_0_keep_alive_is_honoured_when_the_body_has_a_length(env: ProxyEnv) -> None:
+    """``ab -k`` and other HTTP/1.0 clients ask with ``Connection: keep-alive``."""
+    ask = b"HTTP/1.0\r\nHost: x\r\nConnection: Keep-Alive\r\n\r\n"
+    with socket.create_connection(("127.0.0.1", env.port), timeout=10) as s:
+        f = s.makefile("rb")
+        for target in (b"/echo?n=1", b"/raw/blob-100", b"/echo?n=3"):
+            s.sendall(b"GET " + target + b" " + ask)
+            status, headers, body = read_response(f)
+            assert status == 200 and headers["connection"] == "keep-alive"
+            assert int(headers["content-length"]) == len(body) > 0
+        # a body without a length can only end with the connection
+        s.sendall(b"GET /download?n=3&size=10 " + ask)
+        data = f.read()
+    head, _, body = data.partition(b"\r\n\r\n")
+    assert b"connection: close" in head and b"content-length" not in head
+    assert body == b"x" * 30
+
+
 def _rss_kb(pid: int) -> int:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
