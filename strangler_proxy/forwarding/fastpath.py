@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Protocol
 from urllib.parse import unquote
 
@@ -55,6 +55,7 @@ from strangler_proxy.forwarding.upstream import DEADLINES, Connection
 from strangler_proxy.forwarding.writebatch import WriteBatch
 from strangler_proxy.plan.model import Plan, Stage
 from strangler_proxy.routing import Decision, decide
+from strangler_proxy.shadow.observation import HeaderBlock
 
 FAST_BODY_MAX = 64 * 1024
 """Largest request body (by Content-Length) the fast path buffers; larger ones stream
@@ -281,7 +282,7 @@ class Exchange:
     capture: list[bytes] | None = None
     captured = 0
     shadow: Target | None = None
-    response_headers: list[Header] = []  # replaced, never mutated
+    response_headers: Sequence[Header] = ()  # replaced, never mutated
     task: asyncio.Task[None] | None = None
     _header_block: bytes | None = None
 
@@ -502,7 +503,7 @@ class Exchange:
         out += (b"\r\n", response.body)
         self.client.write(b"".join(out))
         if decision.shadow is not None and self._want_mirror(decision):
-            self.response_headers = field_lines(response.block)
+            self.response_headers = HeaderBlock(response.block)
             body = response.body
             self.captured = len(body)
             if self.captured > MIRROR_BODY_CAP:
@@ -675,7 +676,11 @@ class Exchange:
             else:
                 handler.offer(
                     self.decision, shadow, self.rid.decode(), self.method, self.path_qs,
-                    self.raw_path, self.query, self.request_headers(), self.body, self.status,
+                    self.raw_path, self.query,
+                    # the forwarded header lines as they went (split only if the mirror must)
+                    self.request_headers() if self._header_block is None
+                    else HeaderBlock(self._header_block),
+                    self.body, self.status,
                     self.response_headers, b"".join(captured), self.started, self.plan,
                 )
         self.client.response_done(self)
