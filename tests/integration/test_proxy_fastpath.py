@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.proxy_env import ProxyEnv, proxy_env, wait_until
+from tests.support.socket_upstream import SocketUpstream
 
 PLAN = """
 version: 1
@@ -28,26 +29,11 @@ services:
 """
 
 
-class RawUpstream:
-    """A real socket server answering ``GET /raw/<what>`` with hand-written bytes, for
-    responses a well-behaved ASGI app cannot produce (dying mid-chunk)."""
+class RawUpstream(SocketUpstream):
+    """Answers ``GET /raw/<what>`` with hand-written bytes, for responses a well-behaved
+    ASGI app cannot produce (dying mid-chunk)."""
 
-    def __init__(self) -> None:
-        self.sock = socket.create_server(("127.0.0.1", 0))
-        self.port = self.sock.getsockname()[1]
-        self.url = f"http://127.0.0.1:{self.port}"
-        self._stop = False
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    def _accept(self) -> None:
-        while not self._stop:
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                return
-            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
-
-    def _serve(self, conn: socket.socket) -> None:
+    def serve(self, conn: socket.socket) -> None:
         with conn:
             buf = b""
             while True:
@@ -78,10 +64,6 @@ class RawUpstream:
                                  % (len(line), line))
                     continue
                 conn.sendall(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok")
-
-    def close(self) -> None:
-        self._stop = True
-        self.sock.close()
 
 
 @pytest.fixture(scope="module")

@@ -21,6 +21,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.support.proxy_env import ProxyEnv, proxy_env
+from tests.support.socket_upstream import SocketUpstream
 
 PLAN = """
 version: 1
@@ -47,30 +48,20 @@ OK_HEAD = (b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nX-Upstream: raw\r\n"
            b"X-Mixed-Case: Kept As Sent\r\nContent-Length: %d\r\n\r\n")
 
 
-class RecordingUpstream:
-    """A socket server that answers each request with the head it received (as the
-    body), or with the response its last path segment names."""
+class RecordingUpstream(SocketUpstream):
+    """Answers each request with the head it received (as the body), or with the
+    response its last path segment names."""
 
     def __init__(self) -> None:
-        self.sock = socket.create_server(("127.0.0.1", 0))
-        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}"
         self.heads: list[bytes] = []
         self._lock = threading.Lock()
-        threading.Thread(target=self._accept, daemon=True).start()
+        super().__init__()
 
     def received(self) -> list[bytes]:
         with self._lock:
             return list(self.heads)
 
-    def _accept(self) -> None:
-        while True:
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                return
-            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
-
-    def _serve(self, conn: socket.socket) -> None:
+    def serve(self, conn: socket.socket) -> None:
         with conn:
             buf = b""
             while True:
@@ -132,9 +123,6 @@ class RecordingUpstream:
             conn.sendall(OK_HEAD % len(head))
         else:
             conn.sendall(OK_HEAD % len(head) + head)
-
-    def close(self) -> None:
-        self.sock.close()
 
 
 @dataclass
