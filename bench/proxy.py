@@ -185,9 +185,11 @@ def asgi_backend(stack: ExitStack, tmp: Path) -> int:
 
 def proxy(stack: ExitStack, tmp: Path, backend_port: int, candidate_port: int,
           stage: str, env: dict[str, str] | None = None) -> int:
-    plan = tmp / f"plan-{stage}-{candidate_port}.yaml"
-    plan.write_text(PLAN.format(backend=backend_port, candidate=candidate_port, stage=stage))
     port = free_port()
+    # one plan file per proxy: the proxy watches its file, and a shared name let the
+    # uvicorn-backend proxy's plan be hot-reloaded into the raw-backend one
+    plan = tmp / f"plan-{port}.yaml"
+    plan.write_text(PLAN.format(backend=backend_port, candidate=candidate_port, stage=stage))
     strangle = str(Path(sys.executable).with_name("strangle"))
     start(stack, [strangle, "proxy", "--plan", str(plan), "--port", str(port),
                   "--workers", "1", "--log-level", "warning"], port,
