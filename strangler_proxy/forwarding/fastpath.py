@@ -281,7 +281,8 @@ class Exchange:
     paused = False
     capture: list[bytes] | None = None
     captured = 0
-    shadow: Target | None = None
+    shadow: Target | None = None  # set when this exchange is mirrored
+    shadow_target: Target | None = None  # the decision's shadow upstream, if any
     response_headers: Sequence[Header] = ()  # replaced, never mutated
     task: asyncio.Task[None] | None = None
     _header_block: bytes | None = None
@@ -339,7 +340,7 @@ class Exchange:
             self.body = parts[0] if len(parts) == 1 else b"".join(parts)
         decision = self.decision
         handler = self.fast.handler
-        primary = self.fast.targets(decision)[0]
+        primary, self.shadow_target = self.fast.targets(decision)
         if decision.fallback is not None:
             breaker = handler.breaker_for(primary, decision)
             if not breaker.allow(handler.clock()):
@@ -523,7 +524,7 @@ class Exchange:
         assert decision.shadow is not None
         handler = self.fast.handler
         service = decision.service or "-"
-        shadow = self.fast.targets(decision)[1]
+        shadow = self.shadow_target
         assert shadow is not None
         if len(self.body) > MIRROR_BODY_CAP:
             handler.metrics.shadow[(service, "skipped_too_large")] += 1
