@@ -343,14 +343,23 @@ def main(argv: list[str]) -> int:
             targets["asgi_direct"] = ab
             targets["asgi_nginx"] = nginx(stack, tmp, ab)
             targets["asgi_proxy"] = proxy(stack, tmp, ab, cand, "monolith")
+        switch = 0
         if not args.skip_shadow:
             targets["shadow_healthy"] = proxy(stack, tmp, be, cand, "shadow")
             targets["shadow_dead"] = proxy(stack, tmp, be, dead, "shadow")
             targets["shadow_slow"] = proxy(stack, tmp, be, slow, "shadow")
+            # one more proxy whose plan is switched between the cases (hot reload), so
+            # plain and shadow are measured in the same process: separate processes
+            # differ by up to ~2 us CPU per request by where the scheduler puts them
+            switch = proxy(stack, tmp, be, cand, "monolith")
+            switch_cases = {"plain": (cand, "monolith"), "healthy": (cand, "shadow"),
+                            "dead": (dead, "shadow"), "slow": (slow, "shadow")}
         for port in targets.values():  # warm up connections and code paths
             wrk(port, 1, args.connections)
         lat: dict[str, list[float]] = {n: [] for n in ("direct", "nginx", "proxy")}
         runs: dict[str, list[dict[str, Any]]] = {n: [] for n in targets}
+        if switch:
+            runs.update({f"switch_{case}": [] for case in switch_cases})
         order = list(targets)
         shuffle = random.Random(7).shuffle
         for _ in range(args.rounds):
@@ -359,6 +368,14 @@ def main(argv: list[str]) -> int:
             shuffle(order)  # no target always runs right after the same neighbour
             for name in order:
                 runs[name].append(wrk(targets[name], args.duration, args.connections))
+            if switch:
+                for case, (candidate, stage) in switch_cases.items():
+                    (tmp / f"plan-{switch}.yaml").write_text(
+                        PLAN.format(backend=be, candidate=candidate, stage=stage))
+                    time.sleep(1.5)  # the proxy reloads a changed plan within 1 s
+                    wrk(switch, 1, args.connections)  # settle: new lanes, breaker state
+                    runs[f"switch_{case}"].append(
+                        wrk(switch, args.duration, args.connections))
         latency = {name: summarize(samples) for name, samples in lat.items()}
         rps = {name: statistics.median(r["rps"] for r in rs) for name, rs in runs.items()}
         cpu = {name: statistics.median(r.get("cpu_us_per_request", 0.0) for r in rs)
@@ -408,6 +425,11 @@ def main(argv: list[str]) -> int:
                 ratios[f"shadow_{case}_extra_cpu_us_per_request"] = round(
                     cpu[f"shadow_{case}"] - cpu["proxy"], 2
                 )
+                same = f"switch_{case}"
+                ratios[f"same_process_shadow_{case}_vs_plain"] = round(
+                    rps[same] / rps["switch_plain"], 3)
+                ratios[f"same_process_shadow_{case}_cpu_vs_plain"] = round(
+                    cpu["switch_plain"] / cpu[same], 3)
             # evidence of what each shadow proxy did: mirrored all, skipped, dropped, compared
             result["shadow_outcomes"] = {
                 case: shadow_outcomes(targets[f"shadow_{case}"])
@@ -423,6 +445,9 @@ def main(argv: list[str]) -> int:
             "proxy_added_p50_ms": "<= 0.25",
             "proxy_added_p99_ms": "<= 1.0",
             "shadow_healthy_vs_plain": ">= 0.65",
+            "same_process_shadow_healthy_vs_plain": ">= 0.65",
+            "same_process_shadow_dead_vs_plain": ">= 0.95",
+            "same_process_shadow_slow_vs_plain": ">= 0.95",
             "shadow_dead_vs_plain": ">= 0.95",
             "shadow_slow_vs_plain": ">= 0.95",
         }
