@@ -168,9 +168,7 @@ class FastPath:
         raw_path: bytes | None = parsed.path
         if not raw_path or raw_path[0] != 47:  # "/"
             return None
-        if raw_path.startswith(self._admin) or (
-            b"%" in raw_path and unquote(raw_path.decode("latin-1")).startswith(self.admin_prefix)
-        ):
+        if self._is_admin(raw_path):
             return None
         try:
             # without Host (fine in HTTP/1.0) the handler decides by the version
@@ -195,6 +193,12 @@ class FastPath:
         path_qs = raw_path + b"?" if not query and url.endswith(b"?") else None
         return Exchange(self, client, plan, decision, name, raw_path, query, rh.headers, rid,
                         keep_alive, client_addr, rh.host is not None, path_qs)
+
+    def _is_admin(self, raw_path: bytes) -> bool:
+        """The admin prefix, also percent-encoded: never forwarded, the ASGI app answers."""
+        return raw_path.startswith(self._admin) or (
+            b"%" in raw_path and unquote(raw_path.decode("latin-1")).startswith(self.admin_prefix)
+        )
 
     def _decide(
         self, plan: Plan, name: str, raw_path: bytes, query: bytes, headers: list[Header],
@@ -230,9 +234,7 @@ class FastPath:
         method, target, _, host, block, keep_alive = request
         mark = target.find(b"?")
         raw_path, query = (target, b"") if mark < 0 else (target[:mark], target[mark + 1 :])
-        if raw_path.startswith(self._admin) or (
-            b"%" in raw_path and unquote(raw_path.decode("latin-1")).startswith(self.admin_prefix)
-        ):
+        if self._is_admin(raw_path):
             return None
         name = method.decode("ascii")
         rid = new_request_id()
@@ -443,18 +445,10 @@ class Exchange:
         conn = self.conn
         assert conn is not None
         status = conn.status
-        breaker = self.breaker
-        if breaker is not None:
-            self.breaker = None
-            fast = self.fast
-            if status >= 500:
-                breaker.failure(fast.handler.clock())
-                if "5xx" in self.decision.fallback_on:
-                    self._drop_conn()
-                    self.fall_back("5xx")
-                    return
-            else:
-                breaker.success()
+        if self.breaker is not None and self._falls_back(status):
+            self._drop_conn()  # its body is not wanted
+            self.fall_back("5xx")
+            return
         self.status = status
         decision = self.decision
         headers = client_response_headers(conn.headers, status=status, request_id=self.rid)
@@ -481,18 +475,11 @@ class Exchange:
         target = self.target
         assert conn is not None and target is not None
         status = response.status
-        breaker = self.breaker
-        if breaker is not None:
-            self.breaker = None
-            if status >= 500:
-                breaker.failure(self.fast.handler.clock())
-                if "5xx" in self.decision.fallback_on:
-                    self._release_conn(conn, target)
-                    self.fall_back("5xx")
-                    return
-            else:
-                breaker.success()
-        self._release_conn(conn, target)
+        falls_back = self.breaker is not None and self._falls_back(status)
+        self._release_conn(conn, target)  # the response was read whole: reusable
+        if falls_back:
+            self.fall_back("5xx")
+            return
         self.status = status
         out = [STATUS_LINE.get(status) or b"HTTP/1.1 %d \r\n" % status, response.block,
                b"via: %s\r\nx-request-id: %s\r\n" % (VIA, self.rid)]
@@ -505,13 +492,20 @@ class Exchange:
         self.client.write(b"".join(out))
         if decision.shadow is not None and self._want_mirror(decision):
             self.response_headers = HeaderBlock(response.block)
-            body = response.body
-            self.captured = len(body)
-            if self.captured > MIRROR_BODY_CAP:
-                self.capture = None
-            else:
-                self.capture = [body]
+            self._capture(response.body)
         self._finish(target.name, None)
+
+    def _falls_back(self, status: int) -> bool:
+        """Tell the breaker how the upstream answered; True when a 5xx is to be retried
+        on the monolith (the decision's fallback covers 5xx)."""
+        breaker = self.breaker
+        assert breaker is not None
+        self.breaker = None
+        if status < 500:
+            breaker.success()
+            return False
+        breaker.failure(self.fast.handler.clock())
+        return "5xx" in self.decision.fallback_on
 
     def _release_conn(self, conn: Connection, target: Target) -> None:
         self.conn = None
@@ -534,7 +528,8 @@ class Exchange:
             return True
         return False
 
-    def upstream_body(self, data: bytes) -> None:
+    def _capture(self, data: bytes) -> None:
+        """Keep response bytes for the mirror, up to its cap (then give up on it)."""
         capture = self.capture
         if capture is not None:
             self.captured += len(data)
@@ -542,6 +537,10 @@ class Exchange:
                 self.capture = None
             else:
                 capture.append(data)
+
+    def upstream_body(self, data: bytes) -> None:
+        if self.capture is not None:
+            self._capture(data)
         if self.no_body:
             return
         if self.chunked:

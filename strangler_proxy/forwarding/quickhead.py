@@ -19,7 +19,7 @@ from __future__ import annotations
 import re
 from typing import NamedTuple
 
-from strangler_proxy.forwarding.headers import Header, valid_host
+from strangler_proxy.forwarding.headers import HOP_BY_HOP, Header, valid_host
 
 _TOKEN = rb"[!#$%&'*+.^_`|~0-9A-Za-z-]+"
 _FIELD_LINE = rb"%s:[\t\x20-\x7e\x80-\xff]*\r\n" % _TOKEN
@@ -43,18 +43,13 @@ _NAMES = re.compile(rb"^([^:]*):", re.M)
 
 # Request headers the proxy rewrites, drops or must frame a body by (see
 # headers.upstream_request_headers): their presence sends the request the general way.
-_REQUEST_SPECIAL = frozenset({
-    b"content-length", b"transfer-encoding", b"keep-alive",
-    b"proxy-connection", b"proxy-authorization", b"proxy-authenticate", b"te", b"trailer",
-    b"upgrade", b"expect", b"x-forwarded-for", b"x-forwarded-proto", b"x-forwarded-host",
-    b"via", b"x-request-id", b"traceparent",
-})
+# A lone "Connection: keep-alive|close" is the exception simple_request handles itself.
+_REQUEST_SPECIAL = (HOP_BY_HOP - {b"connection"}) | {
+    b"content-length", b"expect", b"x-forwarded-for", b"x-forwarded-proto",
+    b"x-forwarded-host", b"via", b"x-request-id", b"traceparent",
+}
 # Response headers the proxy drops or rewrites (headers.client_response_headers).
-_RESPONSE_SPECIAL = frozenset({
-    b"transfer-encoding", b"connection", b"keep-alive", b"proxy-connection",
-    b"proxy-authorization", b"proxy-authenticate", b"te", b"trailer", b"upgrade", b"via",
-    b"x-request-id",
-})
+_RESPONSE_SPECIAL = HOP_BY_HOP | {b"via", b"x-request-id"}
 
 
 def _value(lower: bytes, original: bytes, name: bytes) -> bytes:
