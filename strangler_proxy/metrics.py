@@ -58,7 +58,9 @@ class ProxyMetrics:
 
     def observe(self, service: str, target: str, status: int, seconds: float) -> None:
         self.requests[(service, target, status)] += 1
-        self.latency[(service, target)].observe(seconds)
+        hist = self.latency[(service, target)]  # _Histogram.observe, inlined: per request
+        hist.counts[bisect.bisect_left(LATENCY_BUCKETS, seconds)] += 1
+        hist.total += seconds
 
     def register(self, collector: Collector) -> None:
         """Expose another component's Prometheus collector (e.g. the shadow engine)."""

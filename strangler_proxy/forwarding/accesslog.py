@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import sys
-import time
+from time import time as _now
 from typing import IO
 
-import orjson
+from orjson import dumps
 from starlette.types import Scope
 
 _LINE = (
@@ -16,12 +16,16 @@ _LINE = (
 )
 
 
+KNOWN_MAX = 4096
+"""JSON encodings of recent methods, paths, names and client addresses kept (they repeat)."""
+
+
 class AccessLog:
     def __init__(self, stream: IO[bytes] | None = None, flush_every_s: float = 1.0) -> None:
         self.stream = stream if stream is not None else sys.stdout.buffer
         self.flush_every_s = flush_every_s
         self._pending: list[bytes] = []
-        self._names: dict[str, bytes] = {}
+        self._known: dict[str | bytes, bytes] = {}
         self._task: asyncio.Task[None] | None = None
 
     def write(
@@ -32,28 +36,34 @@ class AccessLog:
         self.record(scope["method"], scope.get("raw_path") or b"", client[0] if client else None,
                     service, target, status, seconds, request_id, error)
 
+    def _json(self, value: str | bytes) -> bytes:
+        """``value`` as a JSON string (bytes read as Latin-1), remembered for next time."""
+        encoded = dumps(value.decode("latin-1") if isinstance(value, bytes) else value)
+        known = self._known
+        if len(known) >= KNOWN_MAX:
+            known.clear()
+        known[value] = encoded
+        return encoded
+
     def record(
         self, method: str, path: bytes, client: str | None, service: str, target: str,
         status: int, seconds: float, request_id: bytes, error: str | None,
     ) -> None:
         """One request (the fast path has no ASGI scope; :meth:`write` takes one).
 
-        The line is formatted from a template, with only the free-form strings going
-        through the JSON encoder (a dict + ``orjson.dumps`` per request cost twice as much).
+        The line is formatted from a template; only values not seen recently go through
+        the JSON encoder (a dict + ``orjson.dumps`` per request cost twice as much).
         """
-        dumps = orjson.dumps
-        names = self._names
-        svc = names.get(service)
-        if svc is None:
-            svc = names[service] = dumps(service)
-        tgt = names.get(target)
-        if tgt is None:
-            tgt = names[target] = dumps(target)
+        known = self._known
         line = _LINE % (
-            time.time(), dumps(method), dumps(path.decode("latin-1")), status, svc, tgt,
-            seconds * 1000, dumps(request_id.decode("latin-1")),
-            dumps(client) if client is not None else b"null",
-            b',"error":' + dumps(error) if error is not None else b"",
+            _now(), known.get(method) or self._json(method),
+            known.get(path) or self._json(path), status,
+            known.get(service) or self._json(service), known.get(target) or self._json(target),
+            seconds * 1000,
+            b'"%s"' % request_id if request_id.isalnum()  # generated ids are hex
+            else dumps(request_id.decode("latin-1")),
+            b"null" if client is None else known.get(client) or self._json(client),
+            b"" if error is None else b',"error":' + dumps(error),
         )
         pending = self._pending
         pending.append(line)

@@ -21,9 +21,9 @@ handler's, through the same functions.
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Callable, Sequence
-from typing import Protocol
+from time import perf_counter
+from typing import NamedTuple, Protocol
 from urllib.parse import unquote
 
 import httptools
@@ -42,12 +42,11 @@ from strangler_proxy.forwarding.handler import (
     with_host,
 )
 from strangler_proxy.forwarding.headers import (
+    TRACE_IDS,
     VIA,
     Header,
     InvalidRequestHeaders,
-    _bits,
     client_response_headers,
-    new_request_id,
     upstream_request_headers,
 )
 from strangler_proxy.forwarding.quickhead import SimpleRequest, SimpleResponse, field_lines
@@ -80,6 +79,15 @@ def fixed_by_route(plan: Plan, decision: Decision) -> bool:
         if sample not in (0.0, 1.0) or (sample == 1.0 and noise not in (0.0, 1.0)):
             return False
     return len(service.upstreams) == 1
+
+
+class Route(NamedTuple):
+    """What the fast path needs of a routing decision (cached with it)."""
+
+    decision: Decision
+    method: str
+    primary: Target
+    shadow: Target | None  # the decision's shadow upstream, if any
 
 
 class Client(Protocol):
@@ -123,9 +131,20 @@ class FastPath:
         self._admin = admin_prefix.encode()
         self._needs_plan: Plan | None = None
         self._needs = PlanNeeds(shadow=True, canary=True)
-        self._decisions: dict[tuple[str, bytes], Decision] = {}
+        self._routes: dict[tuple[bytes, bytes], Route] = {}
         self._targets: dict[int, tuple[Decision, Target, Target | None]] = {}
+        self._header_limit = 0  # of the plan being served (see _adopt)
+        self._simple = False  # whether the simple path may take requests under that plan
         self.batch = WriteBatch()
+
+    def _adopt(self, plan: Plan) -> None:
+        """Start serving ``plan``: what was derived from the previous one is dropped."""
+        settings = plan.proxy
+        self._needs_plan, self._needs = plan, PlanNeeds.of(plan)
+        self._routes = {}
+        self._targets = {}
+        self._header_limit = MAX_HEADER_BYTES or settings.max_header_bytes
+        self._simple = settings.preserve_host  # else Host is rewritten: the general path
 
     def targets(self, decision: Decision) -> tuple[Target, Target | None]:
         """The primary and shadow targets of a decision, remembered per decision object
@@ -158,8 +177,10 @@ class FastPath:
     ) -> Exchange | None:
         """An exchange for this request, or None when the ASGI path must answer it."""
         plan = self.plan()
+        if plan is not self._needs_plan:
+            self._adopt(plan)
         settings = plan.proxy
-        if header_bytes > (MAX_HEADER_BYTES or settings.max_header_bytes):
+        if header_bytes > self._header_limit:
             return None
         try:
             parsed = httptools.parse_url(url)
@@ -183,16 +204,20 @@ class FastPath:
         )):
             return None
         query: bytes = parsed.query or b""
-        name = method.decode("ascii")
         rid = rh.request_id
-        decision = self._decisions.get((name, raw_path)) if plan is self._needs_plan else None
-        if decision is None:
-            decision = self._decide(plan, name, raw_path, query, headers, client_addr, rid)
+        route = self._routes.get((method, raw_path))
+        if route is None:
+            route = self._route(plan, method, raw_path, query, headers, client_addr, rid)
         self.handler.metrics.paths["fast"] += 1
         # httptools reads "/a?" as "/a" with no query: keep the "?" as the client sent it
-        path_qs = raw_path + b"?" if not query and url.endswith(b"?") else None
-        return Exchange(self, client, plan, decision, name, raw_path, query, rh.headers, rid,
-                        keep_alive, client_addr, rh.host is not None, path_qs)
+        path_qs = (raw_path + b"?" + query if query
+                   else raw_path + b"?" if url.endswith(b"?") else raw_path)
+        exchange = Exchange(self, client, plan, route, raw_path, query, path_qs, rid,
+                            keep_alive, client_addr)
+        exchange.headers = rh.headers
+        if rh.host is None:
+            exchange.has_host = False
+        return exchange
 
     def _is_admin(self, raw_path: bytes) -> bool:
         """The admin prefix, also percent-encoded: never forwarded, the ASGI app answers."""
@@ -200,25 +225,23 @@ class FastPath:
             b"%" in raw_path and unquote(raw_path.decode("latin-1")).startswith(self.admin_prefix)
         )
 
-    def _decide(
-        self, plan: Plan, name: str, raw_path: bytes, query: bytes, headers: list[Header],
+    def _route(
+        self, plan: Plan, method: bytes, raw_path: bytes, query: bytes, headers: list[Header],
         client_addr: str | None, rid: bytes,
-    ) -> Decision:
-        """``decide()`` for a request, remembered per (method, path) when nothing but
-        those can change it (see :func:`fixed_by_route`)."""
-        if plan is not self._needs_plan:
-            self._needs_plan, self._needs = plan, PlanNeeds.of(plan)
-            self._decisions = {}
-            self._targets = {}
+    ) -> Route:
+        """``decide()`` for a request and its targets, remembered per (method, path) when
+        nothing but those can change the decision (see :func:`fixed_by_route`)."""
+        name = method.decode("ascii")
         decision = decide(plan, facts_from_parts(
             name, raw_path, query, headers, client_addr,
             rid.decode() if self._needs.shadow else "", self._needs,
         ))
+        route = Route(decision, name, *self.targets(decision))
         if fixed_by_route(plan, decision):
-            if len(self._decisions) >= DECISION_CACHE:
-                self._decisions.clear()
-            self._decisions[(name, raw_path)] = decision
-        return decision
+            if len(self._routes) >= DECISION_CACHE:
+                self._routes.clear()
+            self._routes[(method, raw_path)] = route
+        return route
 
     def simple_exchange(
         self, client: Client, request: SimpleRequest, size: int, client_ip: bytes,
@@ -228,31 +251,31 @@ class FastPath:
         None when it needs the general path (admin paths, the header limit,
         ``preserve_host: false``)."""
         plan = self.plan()
-        settings = plan.proxy
-        if not settings.preserve_host or size > (MAX_HEADER_BYTES or settings.max_header_bytes):
+        if plan is not self._needs_plan:
+            self._adopt(plan)
+        if size > self._header_limit or not self._simple:
             return None
         method, target, _, host, block, keep_alive = request
         mark = target.find(b"?")
         raw_path, query = (target, b"") if mark < 0 else (target[:mark], target[mark + 1 :])
-        if self._is_admin(raw_path):
+        if raw_path.startswith(self._admin) or (b"%" in raw_path and self._is_admin(raw_path)):
             return None
-        name = method.decode("ascii")
-        rid = new_request_id()
-        decision = self._decisions.get((name, raw_path)) if plan is self._needs_plan else None
-        if decision is None:  # canary cohorts and sample rolls read the client's headers
-            decision = self._decide(plan, name, raw_path, query, field_lines(request.block),
-                                    client_addr, rid)
+        rid, span = TRACE_IDS.take()
+        route = self._routes.get((method, raw_path))
+        if route is None:  # canary cohorts and sample rolls read the client's headers
+            route = self._route(plan, method, raw_path, query, field_lines(request.block),
+                                client_addr, rid)
         self.handler.metrics.paths["fast"] += 1
-        exchange = Exchange(self, client, plan, decision, name, raw_path, query, None, rid,
-                            keep_alive, client_addr, True, target)
+        exchange = Exchange(self, client, plan, route, raw_path, query, target, rid,
+                            keep_alive, client_addr)
         if client.simple_block is not block:  # the same for the connection's next requests
             client.simple_block = block
             client.simple_prefix = block + (
                 b"x-forwarded-for: %s\r\nx-forwarded-proto: %s\r\nx-forwarded-host: %s\r\n"
                 b"via: %s\r\n"
             ) % (client_ip, scheme, host, VIA)
-        exchange._header_block = b"%sx-request-id: %s\r\ntraceparent: 00-%s-%016x-01\r\n" % (
-            client.simple_prefix, rid, rid, _bits(64) or 1)
+        exchange._header_block = b"%sx-request-id: %s\r\ntraceparent: 00-%s-%s-01\r\n" % (
+            client.simple_prefix, rid, rid, span)
         return exchange
 
 
@@ -284,42 +307,37 @@ class Exchange:
     capture: list[bytes] | None = None
     captured = 0
     shadow: Target | None = None  # set when this exchange is mirrored
-    shadow_target: Target | None = None  # the decision's shadow upstream, if any
     response_headers: Sequence[Header] = ()  # replaced, never mutated
     task: asyncio.Task[None] | None = None
+    headers: list[Header] | None = None  # None: only the header block is known
     _header_block: bytes | None = None
+    has_host = True
 
     def __init__(
         self,
         fast: FastPath,
         client: Client,
         plan: Plan,
-        decision: Decision,
-        method: str,
+        route: Route,
         raw_path: bytes,
         query: bytes,
-        headers: list[Header] | None,
+        path_qs: bytes,
         rid: bytes,
         keep_alive: bool,
         client_addr: str | None,
-        has_host: bool = True,
-        path_qs: bytes | None = None,
     ) -> None:
         self.fast = fast
         self.client = client
         self.plan = plan  # the plan this request started under, whatever reloads happen
-        self.decision = decision
-        self.method = method
+        self.decision, self.method, self.primary, self.shadow_target = route
         self.raw_path = raw_path
         self.query = query
         # what goes upstream after the upstream's base path: byte-exact as received
-        self.path_qs = path_qs or (raw_path + b"?" + query if query else raw_path)
-        self.headers = headers  # None: only the header block (_header_block) is known
+        self.path_qs = path_qs
         self.rid = rid
         self.keep_alive = keep_alive
         self.client_addr = client_addr
-        self.has_host = has_host
-        self.started = time.perf_counter()
+        self.started = perf_counter()
         self.pending: list[bytes] = []
 
     def request_headers(self) -> list[Header]:
@@ -341,9 +359,9 @@ class Exchange:
         if parts:
             self.body = parts[0] if len(parts) == 1 else b"".join(parts)
         decision = self.decision
-        handler = self.fast.handler
-        primary, self.shadow_target = self.fast.targets(decision)
+        primary = self.primary
         if decision.fallback is not None:
+            handler = self.fast.handler
             breaker = handler.breaker_for(primary, decision)
             if not breaker.allow(handler.clock()):
                 self.fall_back("breaker_open")

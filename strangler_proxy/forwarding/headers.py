@@ -69,9 +69,42 @@ def strip_hop_by_hop(headers: Sequence[Header]) -> list[Header]:
 _bits = random.getrandbits
 
 
+class TraceIds:
+    """Random request ids (32 hex digits) and span ids (16), drawn in bulk.
+
+    Formatting one large random integer as hex and slicing it costs about a third of
+    formatting a 128-bit and a 64-bit one per request. Never all zeros (W3C trace
+    context forbids zero trace and span ids)."""
+
+    __slots__ = ("_at", "_hex")
+
+    BATCH = 256
+    _SIZE = 48 * BATCH
+
+    def __init__(self) -> None:
+        self._hex = b""
+        self._at = self._SIZE
+
+    def take(self) -> tuple[bytes, bytes]:
+        """A new (request id, span id)."""
+        while True:
+            at = self._at
+            if at == self._SIZE:
+                self._hex = _bits(192 * self.BATCH).to_bytes(24 * self.BATCH, "big").hex().encode()
+                at = 0
+            self._at = at + 48
+            text = self._hex
+            rid, span = text[at : at + 32], text[at + 32 : at + 48]
+            if rid != _ZERO_TRACE and span != _ZERO_SPAN:
+                return rid, span
+
+
+TRACE_IDS = TraceIds()
+
+
 def new_request_id() -> bytes:
     """32 hex digits, never all zero (the fast path also uses it as a new trace id)."""
-    return b"%032x" % (_bits(128) or 1)
+    return TRACE_IDS.take()[0]
 
 
 def request_id_from(value: bytes | None) -> bytes:

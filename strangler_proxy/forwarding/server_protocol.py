@@ -80,30 +80,35 @@ class CoalescingTransport:
 class KeepAlive:
     """Closes client connections idle longer than uvicorn's ``timeout_keep_alive``,
     checked about once a second by one task per event loop. uvicorn arms a timer after
-    every response and cancels it on the next request (~1.5 µs per request); this keeps
-    a timestamp instead. Idle connections close up to a second late."""
+    every response and cancels it on the next request (~1.5 µs per request); here a
+    connection is watched from its start and a response only sets its ``idle_since``
+    timestamp. Idle connections close up to a second late."""
 
     def __init__(self, resolution: float = 1.0) -> None:
         self.resolution = resolution
-        self.idle: set[ProxyHttpProtocol] = set()
+        self.watched: set[ProxyHttpProtocol] = set()
         self._task: asyncio.Task[None] | None = None
 
     def watch(self, protocol: ProxyHttpProtocol) -> None:
-        self.idle.add(protocol)
+        """Watch a connection until it closes (see :meth:`forget`)."""
+        self.watched.add(protocol)
         task = self._task
         if task is None or task.done():
             self._task = protocol.loop.create_task(self._sweep(protocol.loop))
 
+    def forget(self, protocol: ProxyHttpProtocol) -> None:
+        self.watched.discard(protocol)
+
     async def _sweep(self, loop: asyncio.AbstractEventLoop) -> None:
-        while self.idle:
+        while self.watched:
             await asyncio.sleep(self.resolution)
             now = loop.time()
-            for protocol in list(self.idle):
+            for protocol in list(self.watched):
                 since = protocol.idle_since
-                if since is None or protocol.transport.is_closing():
-                    self.idle.discard(protocol)
-                elif now - since >= protocol.timeout_keep_alive:
-                    self.idle.discard(protocol)
+                if protocol.transport.is_closing():
+                    self.watched.discard(protocol)
+                elif since is not None and now - since >= protocol.timeout_keep_alive:
+                    self.watched.discard(protocol)
                     protocol.transport.close()
 
 
@@ -172,12 +177,14 @@ class ProxyHttpProtocol(HttpToolsProtocol):
             if self.fast is not None:
                 self.coalescing.batch = self.fast.batch
         self.header_bytes = 0
+        KEEP_ALIVE.watch(self)
         self.client_addr = self.client[0] if self.client else None
         self.client_ip = (self.client_addr or "unknown").encode()
         self.scheme_bytes = (self.scheme or "http").encode()
 
     def connection_lost(self, exc: Exception | None) -> None:
         active = self.active
+        KEEP_ALIVE.forget(self)
         super().connection_lost(exc)
         if active is not None:
             self.active = None
@@ -276,16 +283,19 @@ class ProxyHttpProtocol(HttpToolsProtocol):
 
     def on_response_complete(self) -> None:
         self.server_state.total_requests += 1
-        if self.transport.is_closing():
+        if self.raw_transport.is_closing():
             return
-        if self.flow.write_paused:
+        flow = self.flow
+        if flow.write_paused:
             # The client is not reading. A response that arrived whole is complete all
             # the same, so pausing its upstream held nothing back: take no further
             # request from this client until it drains (resume_writing).
-            self.flow.pause_reading()
+            flow.pause_reading()
             self.drain_first = True
-            return
-        self._next_request()
+        elif self.pending_400 is None and not flow.read_paused and not self.pipeline:
+            self.idle_since = self.loop.time()  # nothing waits: _next_request's last case
+        else:
+            self._next_request()
 
     def _next_request(self) -> None:
         if self.pending_400 is not None and not self.pipeline:
@@ -298,7 +308,6 @@ class ProxyHttpProtocol(HttpToolsProtocol):
             self._start_asgi_task(cycle, app)
         else:
             self.idle_since = self.loop.time()
-            KEEP_ALIVE.watch(self)
 
     # flow control: a slow client pauses the upstream of the active exchange
     def pause_writing(self) -> None:

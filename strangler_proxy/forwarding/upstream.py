@@ -82,8 +82,31 @@ class ResponseSink(Protocol):
         """End of one ``data_received``: write out what the callbacks gathered."""
 
 
+_RESET: dict[str, object] = {
+    "status": 0, "head_done": False, "complete": False, "keep_alive": False,
+    "received": False, "error": None, "buffered": 0, "paused": False, "client_gone": False,
+    "_framed": False, "has_length": False,
+    "fresh": True,  # nothing of this response has reached the parser yet
+}
+"""Per-response state as it is before a request is written (:meth:`Connection.begin`)."""
+
+
 class Connection(asyncio.Protocol):
     """One upstream connection; see the module docstring."""
+
+    status: int
+    head_done: bool
+    complete: bool
+    keep_alive: bool
+    received: bool
+    error: UpstreamError | None
+    buffered: int
+    paused: bool
+    client_gone: bool
+    _framed: bool
+    has_length: bool
+    fresh: bool
+    head_request: bool
 
     def __init__(self) -> None:
         self.transport: asyncio.Transport | None = None
@@ -96,25 +119,19 @@ class Connection(asyncio.Protocol):
         self._waiter: asyncio.Future[None] | None = None
         self.waiting_for = ""
         self.simple_last: SimpleResponse | None = None
+        self.headers: list[Header] = []
+        self.chunks: deque[bytes] = deque()
         self.begin(head_request=False)
 
     def begin(self, *, head_request: bool) -> None:
-        """Reset per-response state before a request is written."""
-        self.status = 0
-        self.headers: list[Header] = []
-        self.head_done = False
-        self.complete = False
-        self.keep_alive = False
-        self.received = False
-        self.error: UpstreamError | None = None
-        self.chunks: deque[bytes] = deque()
-        self.buffered = 0
-        self.paused = False
+        """Reset per-response state before a request is written (one dict update: this
+        runs for every forwarded request)."""
+        self.__dict__.update(_RESET)
         self.head_request = head_request
-        self.client_gone = False
-        self._framed = False
-        self.has_length = False
-        self.fresh = True  # nothing of this response has reached the parser yet
+        if self.headers:  # replaced, not cleared: a consumer may hold the old list
+            self.headers = []
+        if self.chunks:
+            self.chunks.clear()
 
     # asyncio.Protocol
     def connection_made(self, transport: asyncio.BaseTransport) -> None:

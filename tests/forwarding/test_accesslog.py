@@ -3,6 +3,9 @@ from __future__ import annotations
 import io
 import json
 
+import pytest
+
+from strangler_proxy.forwarding import accesslog
 from strangler_proxy.forwarding.accesslog import AccessLog
 
 
@@ -31,3 +34,18 @@ def test_free_form_values_are_json_escaped() -> None:
     assert first["service"] == 'svc"x' and first["client"] is None and "error" not in first
     assert first["duration_ms"] == 500.0
     assert second["client"] == "::1" and second["error"] == "client_disconnected"
+
+
+def test_remembered_encodings_stay_bounded_and_correct(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(accesslog, "KNOWN_MAX", 8)
+    out = io.BytesIO()
+    log = AccessLog(stream=out)
+    for i in range(30):  # more distinct paths than are remembered
+        log.record("GET", b"/p/%d" % i, f"10.0.0.{i % 3}", "svc", "monolith", 200, 0.001,
+                   b"%032x" % i, None)
+    assert len(log._known) <= 8
+    log.flush()
+    lines = [json.loads(line) for line in out.getvalue().splitlines()]
+    assert [e["path"] for e in lines] == [f"/p/{i}" for i in range(30)]
+    assert [e["client"] for e in lines] == [f"10.0.0.{i % 3}" for i in range(30)]
+    assert lines[7]["request_id"] == f"{7:032x}"

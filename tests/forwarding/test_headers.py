@@ -4,9 +4,11 @@ import re
 
 import pytest
 
+from strangler_proxy.forwarding import headers as headers_module
 from strangler_proxy.forwarding.headers import (
     Header,
     InvalidRequestHeaders,
+    TraceIds,
     client_response_headers,
     connection_tokens,
     next_traceparent,
@@ -125,6 +127,21 @@ def test_request_id_is_propagated_or_generated() -> None:
     assert re.fullmatch(rb"[0-9a-f]{32}", made.request_id)
     assert request_id_from(b"has space") != b"has space"
     assert request_id_from(b"x" * 201) != b"x" * 201
+
+
+def test_trace_ids_are_hex_unique_across_batches_and_never_zero(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    ids = TraceIds()
+    taken = [ids.take() for _ in range(3 * TraceIds.BATCH + 5)]  # several bulk draws
+    assert all(re.fullmatch(rb"[0-9a-f]{32}", rid) and re.fullmatch(rb"[0-9a-f]{16}", span)
+               for rid, span in taken)
+    assert len({rid for rid, _ in taken}) == len(taken)
+    # a draw of zeros (W3C forbids zero trace and span ids) is skipped, not handed out
+    draws = iter([0, 2 ** (192 * TraceIds.BATCH) - 1])
+    monkeypatch.setattr(headers_module, "_bits", lambda _: next(draws))
+    zeros = TraceIds()
+    assert zeros.take() == (b"f" * 32, b"f" * 16)
 
 
 def test_traceparent_keeps_trace_id_and_flags_with_a_new_span() -> None:
