@@ -456,8 +456,10 @@ class Exchange:
             self.upstream_failed(UpstreamClosed("upstream closed the connection"))
             return
         conn.waiting_for = "response headers"
-        self.fast.batch.write(self.client.loop, transport, self.request)
-        self._watch(conn)
+        loop = self.client.loop
+        self.fast.batch.write(loop, transport, self.request)
+        # _watch, inlined (per request): the connection is open, so DEADLINES is checking
+        DEADLINES.waiting[conn] = loop.time() + target.timeouts.read
 
     def upstream_head(self) -> None:
         conn = self.conn
@@ -527,7 +529,7 @@ class Exchange:
 
     def _release_conn(self, conn: Connection, target: Target) -> None:
         self.conn = None
-        DEADLINES.discard(conn)
+        DEADLINES.waiting.pop(conn, None)
         conn.sink = None
         target.pool.release(conn)
 

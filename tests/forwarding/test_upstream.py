@@ -8,6 +8,7 @@ from collections.abc import Awaitable, Callable
 
 import pytest
 
+from strangler_proxy.forwarding import upstream as upstream_module
 from strangler_proxy.forwarding.errors import UpstreamConnectError, UpstreamTimeout
 from strangler_proxy.forwarding.forward import (
     EMPTY_BODY,
@@ -16,7 +17,7 @@ from strangler_proxy.forwarding.forward import (
     read_all,
     request_head,
 )
-from strangler_proxy.forwarding.upstream import Pool, Upstream
+from strangler_proxy.forwarding.upstream import Connection, Deadlines, Pool, Upstream
 
 Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
 OK = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
@@ -46,6 +47,37 @@ def test_read_timeout_fires_close_to_its_deadline() -> None:
         return time.monotonic() - started
 
     assert 0.2 <= asyncio.run(scenario()) < 0.6
+
+
+def test_a_deadline_armed_on_a_long_idle_open_connection_still_fires(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The fast path arms a timeout with a bare store in ``DEADLINES.waiting``: the
+    checking task must still be running for an open connection after a quiet spell
+    (it used to stop ~40 checks after the last wait)."""
+    deadlines = Deadlines(resolution=0.01)
+    monkeypatch.setattr(upstream_module, "DEADLINES", deadlines)
+
+    async def silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await asyncio.sleep(5)
+
+    async def scenario() -> tuple[bool, int]:
+        server, up = await serve(silent)
+        loop = asyncio.get_running_loop()
+        _, conn = await loop.create_connection(Connection, up.host, up.port)
+        await asyncio.sleep(0.6)  # > 40 idle checks
+        conn.waiting_for = "response headers"
+        deadlines.waiting[conn] = loop.time() + 0.05
+        expired: list[bool] = []
+        conn.expired = lambda: expired.append(True)  # type: ignore[method-assign]
+        await asyncio.sleep(0.3)
+        conn.close()
+        await asyncio.sleep(0.05)
+        server.close()
+        return bool(expired), deadlines.open
+
+    fired, still_open = asyncio.run(scenario())
+    assert fired and still_open == 0
 
 
 def test_refused_connection_is_a_connect_error() -> None:
