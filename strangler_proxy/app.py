@@ -13,6 +13,8 @@ import logging
 import os
 import time
 from collections.abc import Callable
+from functools import partial
+from operator import attrgetter
 from pathlib import Path
 from typing import Any, Protocol, cast
 
@@ -100,10 +102,12 @@ class ProxyApp:
         plan = plans.current.plan
         self.mirror = Mirror(NullSink(), maxsize=plan.proxy.shadow_queue, workers=shadow_workers)
         self.access_log = AccessLog() if access_log else None
+        # plans.current.plan, read per request without a Python frame
+        current: Callable[[], Plan] = partial(attrgetter("current.plan"), plans)
         self.handler = Handler(
-            self._plan, metrics=self.metrics, mirror=self.mirror, access_log=self.access_log
+            current, metrics=self.metrics, mirror=self.mirror, access_log=self.access_log
         )
-        self.fast = FastPath(self.handler, self._plan, PREFIX, enabled=fast_path)
+        self.fast = FastPath(self.handler, current, PREFIX, enabled=fast_path)
         self.admin_token = admin_token
         self.started_at = 0.0
         self._ready = False
@@ -120,9 +124,6 @@ class ProxyApp:
             ready=lambda: self._ready,
             plan=lambda: self.plans.current,
         )
-
-    def _plan(self) -> Plan:
-        return self.plans.current.plan
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]

@@ -2,6 +2,8 @@ from __future__ import annotations
 
 import io
 import json
+import re
+import time
 
 import pytest
 
@@ -17,6 +19,8 @@ def test_one_json_object_per_request_after_flush() -> None:
     assert out.getvalue() == b""  # buffered until flushed
     log.flush()
     entry = json.loads(out.getvalue())
+    assert re.match(rb'\{"ts":\d{10}\.\d{6},', out.getvalue())  # microseconds, always 6 digits
+    assert abs(entry["ts"] - time.time()) < 5
     assert entry["msg"] == "access" and entry["path"] == "/api/a%20b"
     assert entry["status"] == 502 and entry["duration_ms"] == 12.346
     assert entry["request_id"] == "rid-1" and entry["error"] == "connect_error"
