@@ -458,8 +458,10 @@ class Exchange:
         conn.waiting_for = "response headers"
         loop = self.client.loop
         self.fast.batch.write(loop, transport, self.request)
-        # _watch, inlined (per request): the connection is open, so DEADLINES is checking
+        # _watch, inlined (per request)
         DEADLINES.waiting[conn] = loop.time() + target.timeouts.read
+        if DEADLINES.sweeping is not loop:
+            DEADLINES.start(loop)
 
     def upstream_head(self) -> None:
         conn = self.conn

@@ -136,7 +136,6 @@ class Connection(asyncio.Protocol):
     # asyncio.Protocol
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.Transport, transport)  # uvloop's is not a subclass
-        DEADLINES.opened(asyncio.get_running_loop())
 
     def data_received(self, data: bytes) -> None:
         self.received = True
@@ -166,7 +165,7 @@ class Connection(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
-        DEADLINES.closed(self)
+        DEADLINES.discard(self)
         if self.head_done and not self.complete and not self._framed and self.error is None:
             self.complete = True  # body delimited by connection close
             sink = self.sink
@@ -329,25 +328,15 @@ class Deadlines:
     task per event loop — a timer per wait (``call_later`` + ``cancel``) cost ~2 µs, about
     4% of a forwarded request. Timeouts fire up to ``resolution`` late.
 
-    The checking task runs while any upstream connection is open (:meth:`opened`), so
-    a request on an open connection arms its timeout with one dict store in
-    :attr:`waiting` (the fast path does; :meth:`add` also works without an open one)."""
+    The checking task stops ~2 s after the last wait (an idle proxy stays idle);
+    :attr:`sweeping` names the loop it runs on, so the fast path arms a timeout with a
+    store in :attr:`waiting` and an identity check instead of a call to :meth:`add`."""
 
     def __init__(self, resolution: float = 0.05) -> None:
         self.resolution = resolution
         self.waiting: dict[Connection, float] = {}
-        self.open = 0
+        self.sweeping: asyncio.AbstractEventLoop | None = None  # while the task runs
         self._task: asyncio.Task[None] | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-
-    def opened(self, loop: asyncio.AbstractEventLoop) -> None:
-        """A connection was made on ``loop``: keep checking until it is :meth:`closed`."""
-        self.open += 1
-        self._ensure(loop)
-
-    def closed(self, conn: Connection) -> None:
-        self.open -= 1
-        self.waiting.pop(conn, None)
 
     def add(
         self, conn: Connection, deadline: float, loop: asyncio.AbstractEventLoop | None = None
@@ -355,30 +344,35 @@ class Deadlines:
         """Watch ``conn`` until ``deadline`` (pass the running ``loop`` when at hand:
         ``asyncio.get_running_loop()`` costs a ``getpid()`` system call on Python 3.11)."""
         self.waiting[conn] = deadline
-        self._ensure(loop or asyncio.get_running_loop())
+        if loop is None:
+            loop = asyncio.get_running_loop()
+        if self.sweeping is not loop:
+            self.start(loop)
 
-    def _ensure(self, loop: asyncio.AbstractEventLoop) -> None:
-        task = self._task
-        if task is None or task.done() or self._loop is not loop:
-            self._loop = loop
-            self._task = loop.create_task(self._sweep(loop))
+    def start(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Run the checking task on ``loop`` (the one serving the waits from now on)."""
+        self.sweeping = loop
+        self._task = loop.create_task(self._sweep(loop))
 
     def discard(self, conn: Connection) -> None:
         self.waiting.pop(conn, None)
 
     async def _sweep(self, loop: asyncio.AbstractEventLoop) -> None:
         idle = 0
-        while idle < 40:  # stop ~2 s after the last connection closed; restarted as needed
-            await asyncio.sleep(self.resolution)
-            if not self.waiting:
-                if self.open <= 0:
+        try:
+            while idle < 40:  # stop after ~2 s with nothing waiting; add() restarts it
+                await asyncio.sleep(self.resolution)
+                if not self.waiting:
                     idle += 1
-                continue
-            idle = 0
-            now = loop.time()
-            for conn in [c for c, d in self.waiting.items() if d <= now]:
-                self.waiting.pop(conn, None)
-                conn.expired()
+                    continue
+                idle = 0
+                now = loop.time()
+                for conn in [c for c, d in self.waiting.items() if d <= now]:
+                    self.waiting.pop(conn, None)
+                    conn.expired()
+        finally:
+            if self.sweeping is loop and self._task is asyncio.current_task(loop):
+                self.sweeping = None
 
 
 DEADLINES = Deadlines()

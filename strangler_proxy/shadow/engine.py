@@ -226,7 +226,7 @@ class ShadowEngine:
 
     def _run(self) -> None:
         waiting: list[threading.Event] = []
-        idle = 0  # empty polls in a row: an idle engine polls 5x less often
+        idle = 0  # empty polls in a row: an idle engine polls less often
         while True:
             stopping = self._stop.is_set()
             while self._flush_waiters:  # taken before the inbox is looked at
@@ -265,7 +265,9 @@ class ShadowEngine:
             if stopping:
                 break
             idle += 1
-            time.sleep(self.poll_s if idle < 50 or waiting else self.poll_s * 5)
+            # ~10 s without work: 4 wake-ups a second (an idle proxy should stay idle)
+            time.sleep(self.poll_s if idle < 50 or waiting
+                       else self.poll_s * 5 if idle < 250 else self.poll_s * 25)
         if self._pending or self._pending_samples:
             self._write()
 

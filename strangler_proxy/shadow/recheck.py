@@ -119,7 +119,9 @@ class LagRecheck:
         self.clock = clock
         self.counts: Counter[str] = Counter()
         self._lock = threading.Lock()
-        self._queue: queue.Queue[tuple[Exchange, float]] = queue.Queue(self.settings.queue_size)
+        # None: a wake-up from close()
+        self._queue: queue.Queue[tuple[Exchange, float] | None] = queue.Queue(
+            self.settings.queue_size)
         self._stop = threading.Event()
         self._submit: Callable[[Exchange], None] | None = None
         self._threads: list[threading.Thread] = []
@@ -169,15 +171,21 @@ class LagRecheck:
         """Stop re-checking; what is still queued is handed back to be counted by
         positions alone (``abandoned``)."""
         self._stop.set()
+        for _ in self._threads:  # wake idle workers now (busy ones see the stop next)
+            try:
+                self._queue.put_nowait(None)
+            except queue.Full:
+                break
         deadline = time.monotonic() + timeout  # one bound for all workers, not one each
         for thread in self._threads:
             thread.join(max(0.0, deadline - time.monotonic()))
         while True:
             try:
-                exchange, _ = self._queue.get_nowait()
+                item = self._queue.get_nowait()
             except queue.Empty:
                 break
-            self._hand_back(with_verdict(exchange, NOT_RECHECKED), "abandoned")
+            if item is not None:
+                self._hand_back(with_verdict(item[0], NOT_RECHECKED), "abandoned")
             self._queue.task_done()
         self._client.close()
 
@@ -215,9 +223,13 @@ class LagRecheck:
     def _run(self) -> None:
         while not self._stop.is_set():
             try:
-                exchange, deferred_at = self._queue.get(timeout=0.1)
+                item = self._queue.get(timeout=1.0)  # close() wakes an idle worker
             except queue.Empty:
                 continue
+            if item is None:
+                self._queue.task_done()
+                continue
+            exchange, deferred_at = item
             try:
                 step, verdict = self.resolve(exchange, deferred_at + self.settings.max_wait_s)
                 gave_up = dict(verdict.tags).get(EXPECTED_POSITION_TAG) == NOT_RECHECKED

@@ -49,35 +49,33 @@ def test_read_timeout_fires_close_to_its_deadline() -> None:
     assert 0.2 <= asyncio.run(scenario()) < 0.6
 
 
-def test_a_deadline_armed_on_a_long_idle_open_connection_still_fires(
+def test_the_deadline_checker_stops_when_idle_and_add_restarts_it(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """The fast path arms a timeout with a bare store in ``DEADLINES.waiting``: the
-    checking task must still be running for an open connection after a quiet spell
-    (it used to stop ~40 checks after the last wait)."""
     deadlines = Deadlines(resolution=0.01)
     monkeypatch.setattr(upstream_module, "DEADLINES", deadlines)
 
     async def silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         await asyncio.sleep(5)
 
-    async def scenario() -> tuple[bool, int]:
+    async def scenario() -> tuple[bool, bool, list[bool]]:
         server, up = await serve(silent)
         loop = asyncio.get_running_loop()
         _, conn = await loop.create_connection(Connection, up.host, up.port)
-        await asyncio.sleep(0.6)  # > 40 idle checks
-        conn.waiting_for = "response headers"
-        deadlines.waiting[conn] = loop.time() + 0.05
         expired: list[bool] = []
         conn.expired = lambda: expired.append(True)  # type: ignore[method-assign]
-        await asyncio.sleep(0.3)
+        deadlines.add(conn, loop.time() + 0.02, loop)
+        running = deadlines.sweeping is loop
+        await asyncio.sleep(0.7)  # fires, then > 40 idle checks: the task ends
+        stopped = deadlines.sweeping is None
+        deadlines.add(conn, loop.time() + 0.02, loop)
+        await asyncio.sleep(0.1)
         conn.close()
-        await asyncio.sleep(0.05)
         server.close()
-        return bool(expired), deadlines.open
+        return running, stopped, expired
 
-    fired, still_open = asyncio.run(scenario())
-    assert fired and still_open == 0
+    running, stopped, expired = asyncio.run(scenario())
+    assert running and stopped and expired == [True, True]
 
 
 def test_refused_connection_is_a_connect_error() -> None:

@@ -289,6 +289,17 @@ def test_upstream_timeout_gives_504(env: ProxyEnv) -> None:
     assert time.monotonic() - started < 2.5
 
 
+def test_upstream_timeout_still_fires_after_the_proxy_sat_idle(env: ProxyEnv) -> None:
+    """The read-timeout checker stops ~2 s after the last wait (an idle proxy stays
+    idle); a request arriving after that must start it again."""
+    assert env.request("GET", "/echo")[0] == 200
+    time.sleep(2.6)
+    started = time.monotonic()
+    status, _, body = env.request("GET", "/slow?s=3")
+    assert status == 504 and json.loads(body)["error"] == "timeout"
+    assert time.monotonic() - started < 2.5
+
+
 def test_oversized_headers_get_431(env: ProxyEnv) -> None:
     status, _, body = env.request("GET", "/echo", headers={"X-Big": "x" * 9000})
     assert status == 431 and json.loads(body)["error"] == "header_too_large"
