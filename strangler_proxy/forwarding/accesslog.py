@@ -4,30 +4,30 @@ from __future__ import annotations
 
 import asyncio
 import sys
-from time import time_ns
+from time import time
 from typing import IO
 
-from orjson import dumps
+from orjson import OPT_APPEND_NEWLINE, dumps
 from starlette.types import Scope
 
-_LINE = (
-    b'{"ts":%s.%06d,"component":"proxy","msg":"access","method":%s,"path":%s,"status":%d,'
-    b'"service":%s,"target":%s,"duration_ms":%.3f,"request_id":%s,"client":%s%s}\n'
-)
-
-
-KNOWN_MAX = 4096
-"""JSON encodings of recent methods, paths, names and client addresses kept (they repeat)."""
+FLUSH_BYTES = 64 * 1024
+"""Buffered lines are written out at this size, or about once a second."""
 
 
 class AccessLog:
     def __init__(self, stream: IO[bytes] | None = None, flush_every_s: float = 1.0) -> None:
         self.stream = stream if stream is not None else sys.stdout.buffer
         self.flush_every_s = flush_every_s
-        self._pending: list[bytes] = []
-        self._known: dict[str | bytes, bytes] = {}
-        self._second = -1  # the Unix time second of the last line, and its digits
-        self._second_text = b""
+        # lines are copied into one buffer as they are made: each encoded line is then
+        # freed at once and its memory reused (keeping 256 of them alive doubled the cost)
+        self._buffer = bytearray()
+        # One dict, its values replaced per request (keys keep their order): orjson
+        # encodes it in ~0.2 µs, a template with %-formatting took ~0.8 µs.
+        self._line: dict[str, object] = {
+            "ts": 0.0, "component": "proxy", "msg": "access", "method": "", "path": "",
+            "status": 0, "service": "", "target": "", "duration_ms": 0.0, "request_id": "",
+            "client": None,
+        }
         self._task: asyncio.Task[None] | None = None
 
     def write(
@@ -38,53 +38,36 @@ class AccessLog:
         self.record(scope["method"], scope.get("raw_path") or b"", client[0] if client else None,
                     service, target, status, seconds, request_id, error)
 
-    def _json(self, value: str | bytes) -> bytes:
-        """``value`` as a JSON string (bytes read as Latin-1), remembered for next time."""
-        encoded = dumps(value.decode("latin-1") if isinstance(value, bytes) else value)
-        known = self._known
-        if len(known) >= KNOWN_MAX:
-            known.clear()
-        known[value] = encoded
-        return encoded
-
     def record(
         self, method: str, path: bytes, client: str | None, service: str, target: str,
         status: int, seconds: float, request_id: bytes, error: str | None,
     ) -> None:
-        """One request (the fast path has no ASGI scope; :meth:`write` takes one).
-
-        The line is formatted from a template; only values not seen recently go through
-        the JSON encoder (a dict + ``orjson.dumps`` per request cost twice as much).
-        """
-        known = self._known
-        # "%.6f" of the Unix time costs ~0.35 µs; the second's digits change once a second
-        second, micros = divmod(time_ns() // 1000, 1_000_000)
-        if second != self._second:
-            self._second, self._second_text = second, b"%d" % second
-        line = _LINE % (
-            self._second_text, micros, known.get(method) or self._json(method),
-            known.get(path) or self._json(path), status,
-            known.get(service) or self._json(service), known.get(target) or self._json(target),
-            seconds * 1000,
-            b'"%s"' % request_id if request_id.isalnum()  # generated ids are hex
-            else dumps(request_id.decode("latin-1")),
-            b"null" if client is None else known.get(client) or self._json(client),
-            b"" if error is None else b',"error":' + dumps(error),
-        )
-        pending = self._pending
-        pending.append(line)
-        if len(pending) >= 256:
+        """One request (the fast path has no ASGI scope; :meth:`write` takes one)."""
+        line = self._line
+        line["ts"] = time()
+        line["method"] = method
+        line["path"] = path.decode("latin-1")
+        line["status"] = status
+        line["service"] = service
+        line["target"] = target
+        line["duration_ms"] = round(seconds * 1_000_000) / 1000  # to the microsecond
+        line["request_id"] = request_id.decode("latin-1")
+        line["client"] = client
+        buffer = self._buffer
+        buffer += dumps(line if error is None else {**line, "error": error},
+                        option=OPT_APPEND_NEWLINE)
+        if len(buffer) >= FLUSH_BYTES:
             self.flush()
 
     def flush(self) -> None:
-        if self._pending:
-            data = b"".join(self._pending)
-            self._pending.clear()
+        buffer = self._buffer
+        if buffer:
             try:
-                self.stream.write(data)
+                self.stream.write(buffer)
                 self.stream.flush()
             except (OSError, ValueError):
                 pass
+            buffer.clear()
 
     def start(self) -> None:
         if self._task is None:
