@@ -112,6 +112,7 @@ class ProxyApp:
         self.started_at = 0.0
         self._ready = False
         self.metrics.shadow = self.mirror.stats
+        self.metrics.before_collect = self.mirror.fold
         self.metrics.shadow_queue_depth = self.mirror.queue.qsize
         self.metrics.breakers = self.handler.breaker_states
         self.metrics.plan_version = lambda: (

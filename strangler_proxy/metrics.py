@@ -51,6 +51,7 @@ class ProxyMetrics:
         self.reloads: defaultdict[str, int] = defaultdict(int)
         self.paths: defaultdict[str, int] = defaultdict(int)
         self.shadow_queue_depth: Callable[[], int] = lambda: 0
+        self.before_collect: Callable[[], None] = lambda: None  # e.g. Mirror.fold
         self.breakers: Callable[[], Mapping[str, str]] = dict
         self.plan_version: Callable[[], tuple[int, str]] = lambda: (0, "")
         self._registry = CollectorRegistry(auto_describe=False)
@@ -70,6 +71,7 @@ class ProxyMetrics:
         return bytes(generate_latest(self._registry))
 
     def collect(self) -> Iterator[Metric]:
+        self.before_collect()
         c = CounterMetricFamily(
             "strangler_requests", "Requests answered, by service, target and status.",
             labels=["service", "target", "status"],

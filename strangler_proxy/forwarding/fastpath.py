@@ -49,6 +49,7 @@ from strangler_proxy.forwarding.headers import (
     client_response_headers,
     upstream_request_headers,
 )
+from strangler_proxy.forwarding.mirror import Gate
 from strangler_proxy.forwarding.quickhead import SimpleRequest, SimpleResponse, field_lines
 from strangler_proxy.forwarding.upstream import DEADLINES, Connection
 from strangler_proxy.forwarding.writebatch import WriteBatch
@@ -88,6 +89,7 @@ class Route(NamedTuple):
     method: str
     primary: Target
     shadow: Target | None  # the decision's shadow upstream, if any
+    gate: Gate | None  # and how its mirroring is doing
 
 
 class Client(Protocol):
@@ -236,7 +238,10 @@ class FastPath:
             name, raw_path, query, headers, client_addr,
             rid.decode() if self._needs.shadow else "", self._needs,
         ))
-        route = Route(decision, name, *self.targets(decision))
+        primary, shadow = self.targets(decision)
+        gate = None if shadow is None else self.handler.mirror.gate(
+            decision.service or "-", shadow.upstream)
+        route = Route(decision, name, primary, shadow, gate)
         if fixed_by_route(plan, decision):
             if len(self._routes) >= DECISION_CACHE:
                 self._routes.clear()
@@ -329,7 +334,7 @@ class Exchange:
         self.fast = fast
         self.client = client
         self.plan = plan  # the plan this request started under, whatever reloads happen
-        self.decision, self.method, self.primary, self.shadow_target = route
+        self.decision, self.method, self.primary, self.shadow_target, self.gate = route
         self.raw_path = raw_path
         self.query = query
         # what goes upstream after the upstream's base path: byte-exact as received
@@ -538,13 +543,17 @@ class Exchange:
     def _want_mirror(self, decision: Decision) -> bool:
         """Whether this exchange is mirrored (then its response body is captured)."""
         assert decision.shadow is not None
+        gate = self.gate
+        assert gate is not None
+        if len(self.body) <= MIRROR_BODY_CAP and gate.turned_away():
+            return False
         handler = self.fast.handler
         service = decision.service or "-"
         shadow = self.shadow_target
         assert shadow is not None
         if len(self.body) > MIRROR_BODY_CAP:
             handler.metrics.shadow[(service, "skipped_too_large")] += 1
-        elif handler.mirror.accepting(service, shadow.upstream):
+        elif handler.mirror.accepting(service, shadow.upstream, gate):
             self.shadow = shadow
             self.capture = []
             return True

@@ -142,6 +142,34 @@ class _Depth:
         return self._mirror.outstanding >= self._mirror.maxsize
 
 
+class Gate:
+    """One service's mirroring to one candidate, as the proxy's hot path checks it
+    (:meth:`Mirror.gate`): while the queue is full or the candidate's breaker cools
+    down, a request is turned away with two attribute reads and an integer increment,
+    and the counts are folded into :attr:`Mirror.stats` when they are read."""
+
+    __slots__ = ("down_until", "dropped", "mirror", "service", "skipped")
+
+    def __init__(self, mirror: Mirror, service: str) -> None:
+        self.mirror = mirror
+        self.service = service
+        self.down_until = 0.0  # Mirror.clock() time the breaker's cool-down ends
+        self.dropped = 0
+        self.skipped = 0
+
+    def turned_away(self) -> bool:
+        """True (and counted) when this request is not to be mirrored: no room, or the
+        candidate is cooling down. False: ask :meth:`Mirror.accepting`."""
+        mirror = self.mirror
+        if mirror.outstanding >= mirror.maxsize:
+            self.dropped += 1
+            return True
+        if self.down_until and mirror.clock() < self.down_until:
+            self.skipped += 1
+            return True
+        return False
+
+
 class Mirror:
     """Bounded mirroring; counters in ``stats`` keyed by (service, outcome): ``mirrored``,
     ``candidate_error``, ``dropped``, ``skipped_candidate_down``, ``sink_error``.
@@ -170,7 +198,8 @@ class Mirror:
         self.response_cap = response_cap
         self.outstanding = 0
         self.queue = _Depth(self)
-        self.stats: defaultdict[tuple[str, str], int] = defaultdict(int)
+        self._stats: defaultdict[tuple[str, str], int] = defaultdict(int)
+        self._gates: dict[tuple[str, int], tuple[Upstream, Gate]] = {}
         self.breakers: dict[Upstream, Breaker] = {}
         self.clock = time.monotonic
         self._lanes: dict[Upstream, Lane] = {}
@@ -181,14 +210,43 @@ class Mirror:
         self._submit_raw: Callable[[RawExchange], None] | None = None
         self._sink_seen: ExchangeSink | None = None
 
-    def accepting(self, service: str, candidate: Upstream) -> bool:
+    @property
+    def stats(self) -> defaultdict[tuple[str, str], int]:
+        """Counts by (service, outcome), including those the gates turned away."""
+        self.fold()
+        return self._stats
+
+    def fold(self) -> None:
+        """Add what the gates counted to :attr:`stats` (metrics call it before reading)."""
+        stats = self._stats
+        for _, gate in self._gates.values():
+            if gate.dropped:
+                stats[(gate.service, "dropped")] += gate.dropped
+                gate.dropped = 0
+            if gate.skipped:
+                stats[(gate.service, "skipped_candidate_down")] += gate.skipped
+                gate.skipped = 0
+
+    def gate(self, service: str, candidate: Upstream) -> Gate:
+        """The :class:`Gate` for mirroring ``service``'s requests to ``candidate``."""
+        found = self._gates.get((service, id(candidate)))
+        if found is not None and found[0] is candidate:
+            return found[1]
+        if len(self._gates) > 256:  # plan reloads bring new Upstream objects
+            self.fold()
+            self._gates.clear()
+        gate = Gate(self, service)
+        self._gates[(service, id(candidate))] = (candidate, gate)
+        return gate
+
+    def accepting(self, service: str, candidate: Upstream, gate: Gate | None = None) -> bool:
         """Cheap check before a job is built: room left, candidate not failing.
 
         A candidate that keeps failing to connect or answer in time is skipped for a
         cool-down (its breaker is open), so a dead shadow costs the primary nothing.
         """
         if self.outstanding >= self.maxsize:
-            self.stats[(service, "dropped")] += 1
+            self._stats[(service, "dropped")] += 1
             return False
         found = self._by_id.get(id(candidate))
         if found is None or found[0] is not candidate:
@@ -196,11 +254,15 @@ class Mirror:
         breaker = found[2]
         state = breaker.state
         if state == "closed":
+            if gate is not None and gate.down_until:
+                gate.down_until = 0.0
             return True
         cooling = state == "open" and self.clock() - breaker.opened_at < breaker.cooldown_s
         if not cooling and breaker.allow(self.clock()):  # half-open: one probe at a time
             return True
-        self.stats[(service, "skipped_candidate_down")] += 1
+        if cooling and gate is not None:  # the gate turns requests away until then
+            gate.down_until = breaker.opened_at + breaker.cooldown_s
+        self._stats[(service, "skipped_candidate_down")] += 1
         return False
 
     def release(self, candidate: Upstream) -> None:
@@ -209,7 +271,7 @@ class Mirror:
 
     def offer(self, job: MirrorJob) -> bool:
         if self.outstanding >= self.maxsize:
-            self.stats[(job.service, "dropped")] += 1
+            self._stats[(job.service, "dropped")] += 1
             self.release(job.candidate)
             return False
         self.outstanding += 1
@@ -340,7 +402,7 @@ class Mirror:
         self.outstanding -= 1
         service = job.service
         ok = job.candidate_error is None
-        self.stats[(service, "mirrored" if ok else "candidate_error")] += 1
+        self._stats[(service, "mirrored" if ok else "candidate_error")] += 1
         sink = self.sink
         if sink is not self._sink_seen:  # the sink is set after construction
             self._sink_seen = sink
@@ -352,4 +414,4 @@ class Mirror:
                 sink.submit(job.exchange())
         except Exception:
             log.exception("exchange sink raised", extra={"service": service})
-            self.stats[(service, "sink_error")] += 1
+            self._stats[(service, "sink_error")] += 1

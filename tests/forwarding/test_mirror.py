@@ -159,3 +159,37 @@ def test_mirrored_request_bytes_equal_the_general_request_writer() -> None:
                     await mirror.stop()
 
     asyncio.run(scenario())
+
+
+def test_gate_turns_requests_away_cheaply_and_its_counts_reach_stats() -> None:
+    """The fast path asks the gate first: full queue -> dropped, breaker cooling down ->
+    skipped, both counted on the gate and folded into ``stats`` when read."""
+    now = [100.0]
+
+    async def scenario() -> tuple[list[bool], dict[tuple[str, str], int], float]:
+        dead = Upstream.from_url("http://127.0.0.1:1")
+        mirror = Mirror(ListSink(), maxsize=100, workers=1)
+        mirror.clock = lambda: now[0]
+        gate = mirror.gate("svc", dead)
+        assert mirror.gate("svc", dead) is gate
+        mirror.start()
+        for _ in range(5):  # five connect errors open the breaker
+            assert not gate.turned_away() and mirror.accepting("svc", dead, gate)
+            mirror.offer(job(dead))
+            assert await mirror.drained(5)
+        assert not gate.turned_away()  # the gate learns of the cool-down from accepting
+        assert not mirror.accepting("svc", dead, gate)
+        turned = [gate.turned_away() for _ in range(10)]
+        now[0] += 5.1  # cool-down over: the gate lets requests through to the breaker
+        turned.append(gate.turned_away())
+        mirror.outstanding = mirror.maxsize  # no room: dropped at the gate
+        turned.append(gate.turned_away())
+        mirror.outstanding = 0
+        await mirror.stop()
+        return turned, dict(mirror.stats), gate.down_until
+
+    turned, stats, _ = asyncio.run(scenario())
+    assert turned == [True] * 10 + [False, True]
+    assert stats[("svc", "skipped_candidate_down")] == 11  # 1 by accepting, 10 by the gate
+    assert stats[("svc", "dropped")] == 1
+    assert stats[("svc", "candidate_error")] == 5
