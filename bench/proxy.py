@@ -369,7 +369,10 @@ def main(argv: list[str]) -> int:
             for name in order:
                 runs[name].append(wrk(targets[name], args.duration, args.connections))
             if switch:
-                for case, (candidate, stage) in switch_cases.items():
+                cases = list(switch_cases)
+                shuffle(cases)  # dead and slow do not always follow the heavy healthy case
+                for case in cases:
+                    candidate, stage = switch_cases[case]
                     (tmp / f"plan-{switch}.yaml").write_text(
                         PLAN.format(backend=be, candidate=candidate, stage=stage))
                     time.sleep(1.5)  # the proxy reloads a changed plan within 1 s
