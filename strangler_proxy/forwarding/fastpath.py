@@ -543,21 +543,18 @@ class Exchange:
     def _want_mirror(self, decision: Decision) -> bool:
         """Whether this exchange is mirrored (then its response body is captured)."""
         assert decision.shadow is not None
-        gate = self.gate
-        assert gate is not None
-        if len(self.body) <= MIRROR_BODY_CAP and gate.turned_away():
-            return False
+        gate, shadow = self.gate, self.shadow_target
+        assert gate is not None and shadow is not None
         handler = self.fast.handler
-        service = decision.service or "-"
-        shadow = self.shadow_target
-        assert shadow is not None
         if len(self.body) > MIRROR_BODY_CAP:
-            handler.metrics.shadow[(service, "skipped_too_large")] += 1
-        elif handler.mirror.accepting(service, shadow.upstream, gate):
-            self.shadow = shadow
-            self.capture = []
-            return True
-        return False
+            handler.metrics.shadow[(decision.service or "-", "skipped_too_large")] += 1
+            return False
+        if gate.turned_away() or not handler.mirror.accepting(
+                decision.service or "-", shadow.upstream, gate):
+            return False
+        self.shadow = shadow
+        self.capture = []
+        return True
 
     def _capture(self, data: bytes) -> None:
         """Keep response bytes for the mirror, up to its cap (then give up on it)."""
