@@ -491,8 +491,12 @@ class Exchange:
             pending.append(b"transfer-encoding: chunked\r\n")
         pending += (self._connection_header(no_body or conn.has_length or self.chunked),
                     b"\r\n")
-        if decision.shadow is not None and self._want_mirror(decision):
-            self.response_headers = conn.headers
+        gate = self.gate
+        if gate is not None:
+            if gate.shut is not None and not self.body:  # _want_mirror's answer, inlined
+                gate.turned += 1
+            elif self._want_mirror(gate):
+                self.response_headers = conn.headers
         conn.waiting_for = "response body"
 
     def upstream_whole(self, response: SimpleResponse) -> None:
@@ -517,9 +521,13 @@ class Exchange:
             out.append(self._connection_header(True))
         out += (b"\r\n", response.body)
         self.client.write(b"".join(out))
-        if decision.shadow is not None and self._want_mirror(decision):
-            self.response_headers = HeaderBlock(response.block)
-            self._capture(response.body)
+        gate = self.gate
+        if gate is not None:
+            if gate.shut is not None and not self.body:  # _want_mirror's answer, inlined
+                gate.turned += 1
+            elif self._want_mirror(gate):
+                self.response_headers = HeaderBlock(response.block)
+                self._capture(response.body)
         self._finish(target.name, None)
 
     def _falls_back(self, status: int) -> bool:
@@ -540,17 +548,21 @@ class Exchange:
         conn.sink = None
         target.pool.release(conn)
 
-    def _want_mirror(self, decision: Decision) -> bool:
-        """Whether this exchange is mirrored (then its response body is captured)."""
-        assert decision.shadow is not None
-        gate, shadow = self.gate, self.shadow_target
-        assert gate is not None and shadow is not None
+    def _want_mirror(self, gate: Gate) -> bool:
+        """Whether this exchange is mirrored (then its response body is captured): not
+        when its body is too large, nor while the gate is shut, nor when the mirror
+        turns it away."""
+        shadow = self.shadow_target
+        assert shadow is not None
         handler = self.fast.handler
+        service = self.decision.service or "-"
         if len(self.body) > MIRROR_BODY_CAP:
-            handler.metrics.shadow[(decision.service or "-", "skipped_too_large")] += 1
+            handler.metrics.shadow[(service, "skipped_too_large")] += 1
             return False
-        if gate.turned_away() or not handler.mirror.accepting(
-                decision.service or "-", shadow.upstream, gate):
+        if gate.shut is not None:
+            gate.turned += 1
+            return False
+        if not handler.mirror.accepting(service, shadow.upstream, gate):
             return False
         self.shadow = shadow
         self.capture = []

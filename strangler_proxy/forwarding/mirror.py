@@ -144,30 +144,42 @@ class _Depth:
 
 class Gate:
     """One service's mirroring to one candidate, as the proxy's hot path checks it
-    (:meth:`Mirror.gate`): while the queue is full or the candidate's breaker cools
-    down, a request is turned away with two attribute reads and an integer increment,
-    and the counts are folded into :attr:`Mirror.stats` when they are read."""
+    (:meth:`Mirror.gate`). While the mirror's queue is full or the candidate's breaker
+    cools down, :attr:`shut` names why (the outcome it is counted under) and the hot path
+    turns a request away with one attribute read and one increment of :attr:`turned`;
+    the counts are folded into :attr:`Mirror.stats` when they are read. The mirror
+    opens and shuts its gates when the queue fills or frees and when a cool-down starts
+    or ends (a loop timer), so no request reads the clock."""
 
-    __slots__ = ("down_until", "dropped", "mirror", "service", "skipped")
+    __slots__ = ("cooling", "mirror", "service", "shut", "turned")
 
     def __init__(self, mirror: Mirror, service: str) -> None:
         self.mirror = mirror
         self.service = service
-        self.down_until = 0.0  # Mirror.clock() time the breaker's cool-down ends
-        self.dropped = 0
-        self.skipped = 0
+        self.shut: str | None = None  # None: open, else the outcome a turned request gets
+        self.turned = 0  # requests turned away (for ``shut``) since the last fold
+        self.cooling = False  # the candidate's breaker is cooling down
+        self.update()
 
-    def turned_away(self) -> bool:
-        """True (and counted) when this request is not to be mirrored: no room, or the
-        candidate is cooling down. False: ask :meth:`Mirror.accepting`."""
+    def update(self) -> None:
+        """Open or shut for the mirror's queue and the candidate's cool-down now."""
         mirror = self.mirror
-        if mirror.outstanding >= mirror.maxsize:
-            self.dropped += 1
-            return True
-        if self.down_until and mirror.clock() < self.down_until:
-            self.skipped += 1
-            return True
-        return False
+        shut = ("dropped" if mirror.outstanding >= mirror.maxsize
+                else "skipped_candidate_down" if self.cooling else None)
+        if shut != self.shut:
+            self.fold()  # what was turned away so far counts under the old reason
+            self.shut = shut
+
+    def fold(self) -> None:
+        if self.turned:
+            assert self.shut is not None
+            self.mirror._stats[(self.service, self.shut)] += self.turned
+            self.turned = 0
+
+    def cooled(self) -> None:
+        """The cool-down is over: the next request asks the breaker (half-open probe)."""
+        self.cooling = False
+        self.update()
 
 
 class Mirror:
@@ -189,12 +201,14 @@ class Mirror:
         response_cap: int = 1024 * 1024,
         pipeline: int = 32,
         gather_s: float = 0.005,
+        cooldown_s: float = 5.0,
     ) -> None:
         self.sink: ExchangeSink = sink or NullSink()
         self.maxsize = maxsize
         self.workers = workers
         self.pipeline = pipeline
         self.gather_s = gather_s
+        self.cooldown_s = cooldown_s  # a failing candidate is skipped this long
         self.response_cap = response_cap
         self.outstanding = 0
         self.queue = _Depth(self)
@@ -218,14 +232,13 @@ class Mirror:
 
     def fold(self) -> None:
         """Add what the gates counted to :attr:`stats` (metrics call it before reading)."""
-        stats = self._stats
         for _, gate in self._gates.values():
-            if gate.dropped:
-                stats[(gate.service, "dropped")] += gate.dropped
-                gate.dropped = 0
-            if gate.skipped:
-                stats[(gate.service, "skipped_candidate_down")] += gate.skipped
-                gate.skipped = 0
+            gate.fold()
+
+    def _regate(self) -> None:
+        """The queue filled up or has room again: every gate opens or shuts."""
+        for _, gate in self._gates.values():
+            gate.update()
 
     def gate(self, service: str, candidate: Upstream) -> Gate:
         """The :class:`Gate` for mirroring ``service``'s requests to ``candidate``."""
@@ -254,16 +267,25 @@ class Mirror:
         breaker = found[2]
         state = breaker.state
         if state == "closed":
-            if gate is not None and gate.down_until:
-                gate.down_until = 0.0
             return True
         cooling = state == "open" and self.clock() - breaker.opened_at < breaker.cooldown_s
         if not cooling and breaker.allow(self.clock()):  # half-open: one probe at a time
             return True
-        if cooling and gate is not None:  # the gate turns requests away until then
-            gate.down_until = breaker.opened_at + breaker.cooldown_s
+        if cooling and gate is not None and not gate.cooling:
+            self._shut_until_cooled(gate, breaker.opened_at + breaker.cooldown_s)
         self._stats[(service, "skipped_candidate_down")] += 1
         return False
+
+    def _shut_until_cooled(self, gate: Gate, until: float) -> None:
+        """The gate turns requests away until the breaker's cool-down ends (a timer on
+        the running loop; without one, every request keeps asking :meth:`accepting`)."""
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return
+        gate.cooling = True
+        gate.update()
+        loop.call_later(max(0.0, until - self.clock()), gate.cooled)
 
     def release(self, candidate: Upstream) -> None:
         """An accepted request will not be mirrored after all (frees a half-open probe)."""
@@ -275,6 +297,8 @@ class Mirror:
             self.release(job.candidate)
             return False
         self.outstanding += 1
+        if self.outstanding == self.maxsize:
+            self._regate()
         candidate = job.candidate
         found = self._by_id.get(id(candidate))
         if found is None or found[0] is not candidate:
@@ -323,6 +347,7 @@ class Mirror:
         self._lanes.clear()
         self._by_id.clear()
         self.outstanding = 0
+        self._regate()
 
     async def drained(self, timeout: float = 10.0) -> bool:
         """Wait until nothing is waiting or in flight (tests, shutdown)."""
@@ -343,7 +368,8 @@ class Mirror:
                 upstream, max_connections=self.workers, depth=self.pipeline,
                 response_cap=self.response_cap, gather_s=self.gather_s,
             )
-        breaker = self.breakers.get(upstream) or Breaker(threshold=5, cooldown_s=5.0)
+        breaker = self.breakers.get(upstream) or Breaker(threshold=5,
+                                                         cooldown_s=self.cooldown_s)
         if candidate:
             self.breakers[upstream] = breaker
         if len(self._by_id) > 256:  # plan reloads bring new Upstream objects
@@ -400,6 +426,8 @@ class Mirror:
 
     def _deliver(self, job: MirrorJob) -> None:
         self.outstanding -= 1
+        if self.outstanding == self.maxsize - 1:
+            self._regate()
         service = job.service
         ok = job.candidate_error is None
         self._stats[(service, "mirrored" if ok else "candidate_error")] += 1

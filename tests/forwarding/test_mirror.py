@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 
 from strangler_proxy.forwarding.forward import Timeouts
-from strangler_proxy.forwarding.mirror import Mirror, MirrorJob
+from strangler_proxy.forwarding.mirror import Gate, Mirror, MirrorJob
 from strangler_proxy.forwarding.upstream import Upstream
 from strangler_proxy.shadow.observation import DRY_RUN_HEADER, Exchange
 
@@ -161,35 +161,53 @@ def test_mirrored_request_bytes_equal_the_general_request_writer() -> None:
     asyncio.run(scenario())
 
 
-def test_gate_turns_requests_away_cheaply_and_its_counts_reach_stats() -> None:
-    """The fast path asks the gate first: full queue -> dropped, breaker cooling down ->
-    skipped, both counted on the gate and folded into ``stats`` when read."""
-    now = [100.0]
+def _turned_away(gate: Gate) -> bool:
+    """What the fast path does with a bodyless request (``Exchange.upstream_whole``)."""
+    if gate.shut is not None:
+        gate.turned += 1
+        return True
+    return False
 
-    async def scenario() -> tuple[list[bool], dict[tuple[str, str], int], float]:
+
+def test_gate_turns_requests_away_cheaply_and_its_counts_reach_stats() -> None:
+    """The fast path reads the gate first: shut while the candidate's breaker cools down
+    (skipped) or the queue is full (dropped), counted on the gate and folded into
+    ``stats`` when read. The mirror opens it again: a loop timer when the cool-down
+    ends, a completion when the queue has room."""
+
+    async def scenario() -> tuple[list[object], dict[tuple[str, str], int]]:
         dead = Upstream.from_url("http://127.0.0.1:1")
-        mirror = Mirror(ListSink(), maxsize=100, workers=1)
-        mirror.clock = lambda: now[0]
+        mirror = Mirror(ListSink(), maxsize=3, workers=1, cooldown_s=0.3)
         gate = mirror.gate("svc", dead)
         assert mirror.gate("svc", dead) is gate
         mirror.start()
+        seen: list[object] = []
         for _ in range(5):  # five connect errors open the breaker
-            assert not gate.turned_away() and mirror.accepting("svc", dead, gate)
+            assert not _turned_away(gate) and mirror.accepting("svc", dead, gate)
             mirror.offer(job(dead))
             assert await mirror.drained(5)
-        assert not gate.turned_away()  # the gate learns of the cool-down from accepting
+        seen.append(gate.shut)  # None: the gate learns of the cool-down from accepting
         assert not mirror.accepting("svc", dead, gate)
-        turned = [gate.turned_away() for _ in range(10)]
-        now[0] += 5.1  # cool-down over: the gate lets requests through to the breaker
-        turned.append(gate.turned_away())
-        mirror.outstanding = mirror.maxsize  # no room: dropped at the gate
-        turned.append(gate.turned_away())
-        mirror.outstanding = 0
+        seen.append(gate.shut)
+        seen += [_turned_away(gate) for _ in range(10)]
+        await asyncio.sleep(0.4)  # cool-down over: open, the breaker takes a probe
+        seen.append(gate.shut)
+        assert mirror.accepting("svc", dead, gate)
+        mirror.release(dead)
+        for _ in range(3):  # three held requests fill the queue (nothing ran yet)
+            mirror.offer(job(dead))
+        seen.append(gate.shut)
+        seen += [_turned_away(gate) for _ in range(4)]
+        assert await mirror.drained(5)  # room again
+        seen.append(gate.shut)
+        assert not mirror.accepting("svc", dead, gate)  # the probe failed: cooling again
+        seen.append(gate.shut)
         await mirror.stop()
-        return turned, dict(mirror.stats), gate.down_until
+        return seen, dict(mirror.stats)
 
-    turned, stats, _ = asyncio.run(scenario())
-    assert turned == [True] * 10 + [False, True]
-    assert stats[("svc", "skipped_candidate_down")] == 11  # 1 by accepting, 10 by the gate
-    assert stats[("svc", "dropped")] == 1
-    assert stats[("svc", "candidate_error")] == 5
+    seen, stats = asyncio.run(scenario())
+    assert seen == [None, "skipped_candidate_down", *[True] * 10, None, "dropped",
+                    *[True] * 4, None, "skipped_candidate_down"]
+    assert stats[("svc", "skipped_candidate_down")] == 12  # 2 by accepting, 10 at the gate
+    assert stats[("svc", "dropped")] == 4
+    assert stats[("svc", "candidate_error")] == 8
