@@ -1,6 +1,6 @@
 """Proxy throughput and latency vs nginx ``proxy_pass`` to the same backend.
 
-    python -m bench proxy [--duration 5] [--rounds 3] [--connections 32]
+    python -m bench proxy [--duration 3] [--rounds 5] [--connections 32]
 
 Starts the 1 KB JSON backend (``bench/_backend.py``), nginx (one worker, keep-alive
 upstream), a blind uvloop byte relay (``bench/_relay.py``: the floor for a Python proxy,
@@ -8,8 +8,16 @@ no HTTP work at all) and ``strangle proxy`` (one worker; also a second one with 
 ``proxy_asgi_path``, to show what the protocol-level fast path buys), drives each with
 wrk, measures no-load latency with sequential keep-alive requests, and the shadow cases:
 100% mirroring to a healthy candidate, to a dead one and to a slow one. All targets run
-side by side and are measured in interleaved rounds (the machine is shared and noisy;
-medians are reported, with every run). Prints one JSON object.
+side by side and are measured in interleaved rounds, in a shuffled order each round.
+
+The machine is shared and noisy: the same process measured twice a minute apart often
+differs by 5-10 %. So every ratio is paired: computed within each round (the two runs a
+minute apart at most) and the median over rounds is reported, with every run and every
+round's ratio. The shadow cases are measured twice: as separate proxies (shadow vs plain
+proxy, in the rounds above) and in one proxy whose plan has a plain route and a shadowed
+one, measured plain / shadowed / plain back to back (``same_process_*``; separate
+processes differ by up to ~2 us CPU per request by where the scheduler puts them).
+Prints one JSON object.
 
 Needs ``nginx`` and ``wrk`` (Debian: ``apt-get install -y nginx wrk``); when missing and
 running as root the bench installs them, otherwise it says what to install and exits 2.
@@ -39,6 +47,7 @@ from bench._python_cost import python_cost
 
 ROOT = Path(__file__).resolve().parents[1]
 PATH = "/api/items/42?expand=1"
+PAIRED_PATH = "/api/plain/42?expand=1"
 PLAN = """
 version: 1
 monolith: {{url: "http://127.0.0.1:{backend}"}}
@@ -49,6 +58,12 @@ services:
     routes: [{{path: "/api/items/{{id}}", methods: [GET]}}]
     stage: {stage}
     shadow: {{sample: 1.0}}
+"""
+PAIRED = PLAN + """\
+  plain:
+    url: "http://127.0.0.1:{candidate}"
+    routes: [{{path: "/api/plain/{{id}}", methods: [GET]}}]
+    stage: monolith
 """
 NGINX = """
 worker_processes 1;
@@ -184,12 +199,13 @@ def asgi_backend(stack: ExitStack, tmp: Path) -> int:
 
 
 def proxy(stack: ExitStack, tmp: Path, backend_port: int, candidate_port: int,
-          stage: str, env: dict[str, str] | None = None) -> int:
+          stage: str, env: dict[str, str] | None = None, plan_text: str = PLAN) -> int:
     port = free_port()
     # one plan file per proxy: the proxy watches its file, and a shared name let the
     # uvicorn-backend proxy's plan be hot-reloaded into the raw-backend one
     plan = tmp / f"plan-{port}.yaml"
-    plan.write_text(PLAN.format(backend=backend_port, candidate=candidate_port, stage=stage))
+    plan.write_text(plan_text.format(backend=backend_port, candidate=candidate_port,
+                                     stage=stage))
     strangle = str(Path(sys.executable).with_name("strangle"))
     start(stack, [strangle, "proxy", "--plan", str(plan), "--port", str(port),
                   "--workers", "1", "--log-level", "warning"], port,
@@ -221,8 +237,8 @@ _WRK_ERR = re.compile(r"Non-2xx or 3xx responses: (\d+)|Socket errors: (.*)")
 _WRK_N = re.compile(r"(\d+) requests in")
 
 
-def wrk(port: int, duration: int, connections: int) -> dict[str, Any]:
-    url = f"http://127.0.0.1:{port}{PATH}"
+def wrk(port: int, duration: int, connections: int, path: str = PATH) -> dict[str, Any]:
+    url = f"http://127.0.0.1:{port}{path}"
     pid = PIDS.get(port)
     cpu0 = cpu_seconds(pid) if pid else 0.0
     out = subprocess.run(
@@ -306,8 +322,8 @@ def summarize(samples: list[float]) -> dict[str, float]:
 
 def main(argv: list[str]) -> int:
     ap = argparse.ArgumentParser(prog="python -m bench proxy")
-    ap.add_argument("--duration", type=int, default=5, help="seconds per wrk run")
-    ap.add_argument("--rounds", type=int, default=3,
+    ap.add_argument("--duration", type=int, default=3, help="seconds per wrk run")
+    ap.add_argument("--rounds", type=int, default=5,
                     help="interleaved rounds; figures are medians over rounds")
     ap.add_argument("--connections", type=int, default=32)
     ap.add_argument("--latency-requests", type=int, default=1000, help="per round")
@@ -343,24 +359,23 @@ def main(argv: list[str]) -> int:
             targets["asgi_direct"] = ab
             targets["asgi_nginx"] = nginx(stack, tmp, ab)
             targets["asgi_proxy"] = proxy(stack, tmp, ab, cand, "monolith")
-        switch = 0
+        paired: dict[str, int] = {}  # case -> a proxy with a plain and a shadowed route
         if not args.skip_shadow:
-            targets["shadow_healthy"] = proxy(stack, tmp, be, cand, "shadow")
-            targets["shadow_dead"] = proxy(stack, tmp, be, dead, "shadow")
-            targets["shadow_slow"] = proxy(stack, tmp, be, slow, "shadow")
-            # one more proxy whose plan is switched between the cases (hot reload), so
-            # plain and shadow are measured in the same process: separate processes
-            # differ by up to ~2 us CPU per request by where the scheduler puts them
-            switch = proxy(stack, tmp, be, cand, "monolith")
-            switch_cases = {"plain": (cand, "monolith"), "healthy": (cand, "shadow"),
-                            "dead": (dead, "shadow"), "slow": (slow, "shadow")}
+            for case, candidate in (("healthy", cand), ("dead", dead), ("slow", slow)):
+                targets[f"shadow_{case}"] = proxy(stack, tmp, be, candidate, "shadow")
+                paired[case] = proxy(stack, tmp, be, candidate, "shadow", plan_text=PAIRED)
         for port in targets.values():  # warm up connections and code paths
             wrk(port, 1, args.connections)
+        for port in paired.values():
+            wrk(port, 1, args.connections)
+            wrk(port, 1, args.connections, PAIRED_PATH)
         lat: dict[str, list[float]] = {n: [] for n in ("direct", "nginx", "proxy")}
         runs: dict[str, list[dict[str, Any]]] = {n: [] for n in targets}
-        if switch:
-            runs.update({f"switch_{case}": [] for case in switch_cases})
+        for case in paired:
+            runs[f"same_process_plain_for_{case}"] = []
+            runs[f"same_process_{case}"] = []
         order = list(targets)
+        cases = list(paired)
         shuffle = random.Random(7).shuffle
         for _ in range(args.rounds):
             for name in lat:
@@ -368,17 +383,12 @@ def main(argv: list[str]) -> int:
             shuffle(order)  # no target always runs right after the same neighbour
             for name in order:
                 runs[name].append(wrk(targets[name], args.duration, args.connections))
-            if switch:
-                cases = list(switch_cases)
-                shuffle(cases)  # dead and slow do not always follow the heavy healthy case
-                for case in cases:
-                    candidate, stage = switch_cases[case]
-                    (tmp / f"plan-{switch}.yaml").write_text(
-                        PLAN.format(backend=be, candidate=candidate, stage=stage))
-                    time.sleep(1.5)  # the proxy reloads a changed plan within 1 s
-                    wrk(switch, 1, args.connections)  # settle: new lanes, breaker state
-                    runs[f"switch_{case}"].append(
-                        wrk(switch, args.duration, args.connections))
+            shuffle(cases)
+            for case in cases:  # plain, shadowed, plain: one process, back to back
+                port, plain = paired[case], runs[f"same_process_plain_for_{case}"]
+                plain.append(wrk(port, args.duration, args.connections, PAIRED_PATH))
+                runs[f"same_process_{case}"].append(wrk(port, args.duration, args.connections))
+                plain.append(wrk(port, args.duration, args.connections, PAIRED_PATH))
         latency = {name: summarize(samples) for name, samples in lat.items()}
         rps = {name: statistics.median(r["rps"] for r in rs) for name, rs in runs.items()}
         cpu = {name: statistics.median(r.get("cpu_us_per_request", 0.0) for r in rs)
@@ -387,57 +397,64 @@ def main(argv: list[str]) -> int:
         result["throughput_rps_median"] = {k: round(v, 1) for k, v in rps.items()}
         result["cpu_us_per_request_median"] = {k: round(v, 2) for k, v in cpu.items()}
         result["throughput_runs"] = runs
+        per_round: dict[str, list[float]] = {}
+
+        def paired_ratio(key: str, num: str, den: str, field: str = "rps") -> float:
+            """The median over rounds of num / den within each round (for CPU per
+            request: den / num, so that higher is better either way)."""
+            a: list[float] = [float(r.get(field, 0.0)) for r in runs[num]]
+            b: list[float] = [float(r.get(field, 0.0)) for r in runs[den]]
+            if len(b) == 2 * len(a):  # a sandwich: den before and after each num
+                b = [(x + y) / 2 for x, y in zip(b[::2], b[1::2], strict=True)]
+            each = [x / y if field == "rps" else y / x for x, y in zip(a, b, strict=True)]
+            per_round[key] = [round(x, 3) for x in each]
+            return round(float(statistics.median(each)), 3)
 
         def added(name: str, pct: str) -> float:
             return round(latency[name][pct] - latency["direct"][pct], 4)
 
-        plain = rps["proxy"]
         ratios: dict[str, float] = {
-            "proxy_vs_nginx_throughput": round(plain / rps["nginx"], 3),
+            "proxy_vs_nginx_throughput": paired_ratio(
+                "proxy_vs_nginx_throughput", "proxy", "nginx"),
             # CPU per request is steadier than req/s on a shared machine: nginx's CPU cost
             # divided by ours is the throughput ratio both would reach on an idle core
-            "proxy_vs_nginx_cpu_efficiency": round(cpu["nginx"] / cpu["proxy"], 3),
+            "proxy_vs_nginx_cpu_efficiency": paired_ratio(
+                "proxy_vs_nginx_cpu_efficiency", "proxy", "nginx", "cpu_us_per_request"),
             # a blind uvloop byte relay (bench/_relay.py): the floor for a Python proxy
-            "relay_vs_nginx_throughput": round(rps["relay"] / rps["nginx"], 3),
-            "proxy_vs_relay_throughput": round(plain / rps["relay"], 3),
+            "relay_vs_nginx_throughput": paired_ratio(
+                "relay_vs_nginx_throughput", "relay", "nginx"),
+            "proxy_vs_relay_throughput": paired_ratio(
+                "proxy_vs_relay_throughput", "proxy", "relay"),
             "proxy_added_p50_ms": added("proxy", "p50_ms"),
             "proxy_added_p99_ms": added("proxy", "p99_ms"),
             "nginx_added_p50_ms": added("nginx", "p50_ms"),
             "nginx_added_p99_ms": added("nginx", "p99_ms"),
         }
         if not args.skip_asgi_path:
-            ratios["fast_path_vs_asgi_path_throughput"] = round(
-                plain / rps["proxy_asgi_path"], 3
-            )
-            ratios["fast_path_vs_asgi_path_cpu_efficiency"] = round(
-                cpu["proxy_asgi_path"] / cpu["proxy"], 3
-            )
+            for key, field in (("throughput", "rps"), ("cpu_efficiency", "cpu_us_per_request")):
+                name = f"fast_path_vs_asgi_path_{key}"
+                ratios[name] = paired_ratio(name, "proxy", "proxy_asgi_path", field)
         if not args.skip_asgi_backend:
-            ratios["asgi_backend_proxy_vs_nginx_throughput"] = round(
-                rps["asgi_proxy"] / rps["asgi_nginx"], 3
-            )
-            ratios["asgi_backend_proxy_vs_nginx_cpu_efficiency"] = round(
-                cpu["asgi_nginx"] / cpu["asgi_proxy"], 3
-            )
+            for key, field in (("throughput", "rps"), ("cpu_efficiency", "cpu_us_per_request")):
+                name = f"asgi_backend_proxy_vs_nginx_{key}"
+                ratios[name] = paired_ratio(name, "asgi_proxy", "asgi_nginx", field)
         if not args.skip_shadow:
             for case in ("healthy", "dead", "slow"):
-                ratios[f"shadow_{case}_vs_plain"] = round(rps[f"shadow_{case}"] / plain, 3)
-                ratios[f"shadow_{case}_cpu_vs_plain"] = round(
-                    cpu["proxy"] / cpu[f"shadow_{case}"], 3
-                )
+                for key, field in (("vs_plain", "rps"), ("cpu_vs_plain", "cpu_us_per_request")):
+                    name = f"shadow_{case}_{key}"
+                    ratios[name] = paired_ratio(name, f"shadow_{case}", "proxy", field)
+                    name = f"same_process_shadow_{case}_{key}"
+                    ratios[name] = paired_ratio(name, f"same_process_{case}",
+                                                f"same_process_plain_for_{case}", field)
                 ratios[f"shadow_{case}_extra_cpu_us_per_request"] = round(
                     cpu[f"shadow_{case}"] - cpu["proxy"], 2
                 )
-                same = f"switch_{case}"
-                ratios[f"same_process_shadow_{case}_vs_plain"] = round(
-                    rps[same] / rps["switch_plain"], 3)
-                ratios[f"same_process_shadow_{case}_cpu_vs_plain"] = round(
-                    cpu["switch_plain"] / cpu[same], 3)
             # evidence of what each shadow proxy did: mirrored all, skipped, dropped, compared
             result["shadow_outcomes"] = {
                 case: shadow_outcomes(targets[f"shadow_{case}"])
                 for case in ("healthy", "dead", "slow")
             }
+        result["ratios_per_round"] = per_round
         result["ratios"] = ratios
         # the part of the proxy's CPU per request that is its own Python, measured
         # in-process without sockets (bench/_python_cost.py)
