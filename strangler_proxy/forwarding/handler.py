@@ -58,6 +58,9 @@ def _env_int(name: str) -> int | None:
 
 # Largest request or response body mirrored to a shadow candidate.
 MIRROR_BODY_CAP = _env_int("STRANGLER_SHADOW_BODY_CAP") or 1024 * 1024
+EMPTY_QUERY = "strangler.empty_query"
+"""ASGI scope extension set by the proxy's server protocol when the request target ended
+in a bare ``?`` (the scope's ``query_string`` cannot tell ``/a?`` from ``/a``)."""
 # Environment overrides of the plan's proxy.max_header_bytes / proxy.max_body_bytes.
 MAX_HEADER_BYTES = _env_int("STRANGLER_MAX_HEADER_BYTES")
 MAX_BODY_BYTES = _env_int("STRANGLER_MAX_BODY_BYTES")
@@ -170,7 +173,8 @@ class Handler:
             return
         raw_path = scope.get("raw_path") or scope["path"].encode()
         qs: bytes = scope["query_string"]
-        path_qs = raw_path + b"?" + qs if qs else raw_path
+        path_qs = raw_path + b"?" + qs if qs else (
+            raw_path + b"?" if EMPTY_QUERY in scope.get("extensions", ()) else raw_path)
         fwd_headers = rh.headers
         service = decision.service or "-"
         primary = self.target(decision.target_name, decision.target)

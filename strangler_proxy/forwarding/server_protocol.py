@@ -18,6 +18,7 @@ from typing import Any, cast
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from strangler_proxy.forwarding.fastpath import Exchange, FastPath
+from strangler_proxy.forwarding.handler import EMPTY_QUERY
 from strangler_proxy.forwarding.quickhead import SimpleRequest, simple_request
 from strangler_proxy.forwarding.writebatch import WriteBatch
 
@@ -230,6 +231,10 @@ class ProxyHttpProtocol(HttpToolsProtocol):
                 self.url, self.headers, self.expect_100_continue = url, headers, expect
                 self.scope["headers"] = headers
             super().on_headers_complete()
+            if self.url.endswith(b"?") and not self.scope["query_string"]:
+                # httptools reads "/a?" as "/a" with no query; the ASGI handler keeps the
+                # "?" as the client sent it (byte-exact forwarding)
+                self.scope.setdefault("extensions", {})[EMPTY_QUERY] = {}
             return
         existing = self.cycle
         self.cycle = exchange  # type: ignore[assignment]
